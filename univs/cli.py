@@ -1,0 +1,99 @@
+"""The ``univs`` command line: argument parsing only; every command delegates to its layer.
+
+Exit codes: 0 success, 2 bad input (one clear line on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from univs.errors import UnivsError
+
+Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``HxW`` → (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 240x320, got {text!r}") from None
+    return h, w
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--videos", type=int, default=4, help="number of videos")
+    p.add_argument("--frames", type=int, default=24, help="frames per video")
+    p.add_argument("--size", type=_size, default=(240, 320), help="frame size HxW")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--formats", default="all", help="all, or a comma list of native formats")
+    p.add_argument("--overlay", default=None, help="write an overlay GIF/mp4 of the first video here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _synth_run(a: argparse.Namespace) -> None:
+    from univs.data.synth.cli import run_synth
+
+    run_synth(out=a.out, videos=a.videos, frames=a.frames, size=a.size, seed=a.seed,
+              formats=a.formats, overlay=a.overlay, quiet=a.quiet)
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=["vos", "refvos", "vis", "vps", "vss", "pvos"])
+    p.add_argument("--gt", required=True, help="ground truth in the benchmark's native layout")
+    p.add_argument("--pred", required=True, help="predictions in the benchmark's native layout")
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--csv", default=None, help="also write per-sequence results to this CSV file")
+    p.add_argument("--protocol", default=None,
+                   help="refvos: davis|mevis; vos: davis|youtube (default: detected from the layout)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _eval_run(a: argparse.Namespace) -> None:
+    from univs.evaluation.cli import run_eval
+
+    run_eval(task=a.task, gt=a.gt, pred=a.pred, json_path=a.json, csv_path=a.csv,
+             protocol=a.protocol, workers=a.workers, quiet=a.quiet)
+
+
+# --------------------------------------------------------------------------- registry
+
+COMMANDS: dict[str, tuple[str, Command]] = {
+    "synth": ("write a synthetic video world in native dataset formats", (_synth_args, _synth_run)),
+    "eval": ("score predictions with the official metrics", (_eval_args, _eval_run)),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="univs", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, (add_args, _)) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run = COMMANDS[args.command][1][1]
+    try:
+        return int(run(args) or 0)
+    except UnivsError as e:
+        print(f"univs {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"univs {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

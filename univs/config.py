@@ -1,0 +1,244 @@
+"""Dataclass configs, YAML in/out and named model presets.
+
+Every default lives here, once. A YAML file holds a (partial) nested mapping of a config
+dataclass; ``key.sub=value`` overrides from the command line apply on top. Unknown keys are
+errors that name the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from univs.errors import InputError
+
+T = TypeVar("T")
+
+TASKS = ("vis", "vss", "vps", "vos", "pvos", "refvos")
+CATEGORY_TASKS = ("vis", "vss", "vps")
+PROMPT_TASKS = ("vos", "pvos", "refvos")
+
+
+# --------------------------------------------------------------------------- generic machinery
+
+
+def _resolve_type(tp: Any) -> Any:
+    """Strip ``Optional[...]``/``X | None`` to the concrete type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from a nested mapping; unknown keys raise :class:`InputError`."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+                         f"known under {where or 'top level'}: {', '.join(sorted(names))}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value, tp = data[f.name], _resolve_type(hints[f.name])
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            value = from_dict(tp, value, where=f"{where}{f.name}.")
+        elif typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict:
+    """Dataclass to a plain nested mapping (tuples become lists, ready for YAML/JSON)."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(obj)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML scalars/lists) to a nested mapping."""
+    data = dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node[p] = dict(node.get(p) or {})
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise InputError(f"not valid YAML: {e}", path) from None
+    if not isinstance(data, dict):
+        raise InputError("a config file must hold a mapping at the top level", path)
+    return data
+
+
+def save_yaml(obj: Any, path: str | Path) -> None:
+    from univs.data.atomic import atomic_open
+
+    with atomic_open(path) as f:
+        yaml.safe_dump(to_dict(obj), f, sort_keys=False)
+
+
+# --------------------------------------------------------------------------- model configs
+
+
+@dataclass
+class BackboneConfig:
+    """Image encoder (architecture.md §2). Outputs ``res2..res5`` at strides 4, 8, 16, 32."""
+
+    name: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet50 | swin
+    pretrained: bool = True  # ImageNet weights where they ship offline (efficientnet_lite0 only)
+    freeze_bn: bool = True
+    # Swin only
+    embed_dim: int = 96
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    window_size: int = 7
+    pretrain_img_size: int = 224
+    drop_path_rate: float = 0.3
+
+
+@dataclass
+class PixelDecoderConfig:
+    """MSDeformAttn pixel decoder (Mask2Former's), architecture.md §2."""
+
+    conv_dim: int = 256
+    mask_dim: int = 256
+    enc_layers: int = 6
+    nheads: int = 8
+    npoints: int = 4
+    dim_feedforward: int = 1024
+    dropout: float = 0.0
+    in_features: tuple[str, ...] = ("res3", "res4", "res5")
+    common_stride: int = 4
+
+
+@dataclass
+class TextEncoderConfig:
+    """Frozen text encoder (architecture.md §3). ``minilm`` ships offline; others need ``path``."""
+
+    name: str = "minilm"  # minilm | clip | regionclip
+    path: str | None = None
+    dim: int = 384
+    max_length: int = 77
+    cache_dir: str | None = None
+
+
+@dataclass
+class PromptEncoderConfig:
+    """Visual sampler and text branch (architecture.md §3)."""
+
+    num_points: int = 32  # R: sampled pixels per target per frame (official config default)
+    num_points_per_task: dict[str, int] = field(
+        default_factory=lambda: {"vos": 256, "pvos": 256, "vis": 128, "vps": 64, "vss": 64, "refvos": 32})
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+
+@dataclass
+class DecoderConfig:
+    """Unified video mask decoder (architecture.md §4)."""
+
+    hidden_dim: int = 256
+    nheads: int = 8
+    dim_feedforward: int = 2048
+    dec_layers: int = 9
+    num_queries: int = 200
+    dropout: float = 0.0
+    pre_norm: bool = False
+    self_attn_mode: str = "sep"  # sep | sep-blocked
+    temporal_pos_period: int = 128
+
+
+@dataclass
+class LossConfig:
+    """Matcher costs and loss weights (architecture.md §5)."""
+
+    cost_class: float = 3.0
+    cost_mask: float = 5.0
+    cost_dice: float = 5.0
+    cost_reid: float = 0.5
+    class_weight: float = 5.0
+    mask_weight: float = 5.0
+    dice_weight: float = 5.0
+    reid_weight: float = 0.5
+    no_object_weight: float = 0.1
+    num_points: int = 12544
+    oversample_ratio: float = 3.0
+    importance_sample_ratio: float = 0.5
+    deep_supervision: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """A whole UniVS model. ``name`` is the preset it started from."""
+
+    name: str = "tiny"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    pixel_decoder: PixelDecoderConfig = field(default_factory=PixelDecoderConfig)
+    prompt_encoder: PromptEncoderConfig = field(default_factory=PromptEncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    pixel_mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+
+def _swin(embed_dim: int, depths: tuple[int, ...], heads: tuple[int, ...], window: int,
+          img: int) -> BackboneConfig:
+    return BackboneConfig(name="swin", pretrained=False, embed_dim=embed_dim, depths=depths,
+                          num_heads=heads, window_size=window, pretrain_img_size=img)
+
+
+def model_preset(name: str) -> ModelConfig:
+    """The named model presets of architecture.md §7: tiny, r50, swin_t, swin_b, swin_l."""
+    if name == "tiny":
+        return ModelConfig(
+            name="tiny",
+            backbone=BackboneConfig(name="efficientnet_lite0", pretrained=True),
+            pixel_decoder=PixelDecoderConfig(conv_dim=128, mask_dim=128, enc_layers=3,
+                                             dim_feedforward=512),
+            decoder=DecoderConfig(hidden_dim=128, dim_feedforward=512, dec_layers=6, num_queries=50),
+        )
+    if name == "r50":
+        return ModelConfig(name="r50", backbone=BackboneConfig(name="resnet50", pretrained=False))
+    if name == "swin_t":
+        return ModelConfig(name="swin_t", backbone=_swin(96, (2, 2, 6, 2), (3, 6, 12, 24), 7, 224))
+    if name == "swin_b":
+        return ModelConfig(name="swin_b", backbone=_swin(128, (2, 2, 18, 2), (4, 8, 16, 32), 12, 384))
+    if name == "swin_l":
+        return ModelConfig(name="swin_l", backbone=_swin(192, (2, 2, 18, 2), (6, 12, 24, 48), 12, 384))
+    raise InputError(f"unknown model preset {name!r}; known: {', '.join(MODEL_PRESETS)}")
+
+
+MODEL_PRESETS = ("tiny", "r50", "swin_t", "swin_b", "swin_l")

@@ -1,0 +1,1 @@
+"""univs.losses"""
