@@ -220,6 +220,12 @@ def _swin(embed_dim: int, depths: tuple[int, ...], heads: tuple[int, ...], windo
                           num_heads=heads, window_size=window, pretrain_img_size=img)
 
 
+def _official(name: str, backbone: BackboneConfig) -> ModelConfig:
+    """An official-architecture preset: its text side is the RegionCLIP RN50x4 tower (640-d)."""
+    text = TextEncoderConfig(name="regionclip", dim=640)
+    return ModelConfig(name=name, backbone=backbone, prompt_encoder=PromptEncoderConfig(text=text))
+
+
 def model_preset(name: str) -> ModelConfig:
     """The named model presets of architecture.md §7: tiny, r50, swin_t, swin_b, swin_l."""
     if name == "tiny":
@@ -231,13 +237,13 @@ def model_preset(name: str) -> ModelConfig:
             decoder=DecoderConfig(hidden_dim=128, dim_feedforward=512, dec_layers=6, num_queries=50),
         )
     if name == "r50":
-        return ModelConfig(name="r50", backbone=BackboneConfig(name="resnet50", pretrained=False))
+        return _official("r50", BackboneConfig(name="resnet50", pretrained=False))
     if name == "swin_t":
-        return ModelConfig(name="swin_t", backbone=_swin(96, (2, 2, 6, 2), (3, 6, 12, 24), 7, 224))
+        return _official("swin_t", _swin(96, (2, 2, 6, 2), (3, 6, 12, 24), 7, 224))
     if name == "swin_b":
-        return ModelConfig(name="swin_b", backbone=_swin(128, (2, 2, 18, 2), (4, 8, 16, 32), 12, 384))
+        return _official("swin_b", _swin(128, (2, 2, 18, 2), (4, 8, 16, 32), 12, 384))
     if name == "swin_l":
-        return ModelConfig(name="swin_l", backbone=_swin(192, (2, 2, 18, 2), (6, 12, 24, 48), 12, 384))
+        return _official("swin_l", _swin(192, (2, 2, 18, 2), (6, 12, 24, 48), 12, 384))
     raise InputError(f"unknown model preset {name!r}; known: {', '.join(MODEL_PRESETS)}")
 
 
