@@ -164,6 +164,9 @@ class PromptEncoderConfig:
     num_points_per_task: dict[str, int] = field(
         default_factory=lambda: {"vos": 256, "pvos": 256, "vis": 128, "vps": 64, "vss": 64, "refvos": 32})
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    # Extension (not official, so off in the official presets): negative clicks become prompt
+    # tokens marked by a learned embedding; when off they are ignored.
+    negative_point_embedding: bool = False
 
 
 @dataclass
@@ -194,6 +197,11 @@ class LossConfig:
     dice_weight: float = 5.0
     reid_weight: float = 0.5
     no_object_weight: float = 0.1
+    focal_alpha: float = 0.5  # official sigmoid focal term of the class loss (alpha, gamma)
+    focal_gamma: float = 2.0
+    class_ce_weight: float = 1.0  # CE term beside the focal term in the class loss (official 1)
+    expr_weight: float = 2.0  # RefVOS expression-score BCE (no official term; ReferFormer's 2)
+    reid_temperature: float = 0.07  # re-id contrastive temperature when the model passes none
     num_points: int = 12544
     oversample_ratio: float = 3.0
     importance_sample_ratio: float = 0.5
@@ -234,6 +242,7 @@ def model_preset(name: str) -> ModelConfig:
             backbone=BackboneConfig(name="efficientnet_lite0", pretrained=True),
             pixel_decoder=PixelDecoderConfig(conv_dim=128, mask_dim=128, enc_layers=3,
                                              dim_feedforward=512),
+            prompt_encoder=PromptEncoderConfig(negative_point_embedding=True),
             decoder=DecoderConfig(hidden_dim=128, dim_feedforward=512, dec_layers=6, num_queries=50),
         )
     if name == "r50":

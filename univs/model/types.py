@@ -61,6 +61,11 @@ class PromptTokens:
     valid:   (K, L) bool — False marks padding
     stream:  (K,) long — STREAM_* of each target (selects its task embedding)
     sentence: (K, Dt) or None — the expression's sentence feature for text targets (RefVOS score)
+    query_mask: (K, L) bool or None — the tokens averaged into the target's initial query (before
+             its task embedding); None = all valid tokens (the official "averaged memory"). Negative
+             clicks are left out; an expression's query is its sentence token alone (official).
+    Build, concatenate and extend these with ``univs.model.prompt_encoder`` (``cat_prompt_tokens``,
+    ``append_prompt_tokens`` for memory pools).
     """
 
     tokens: torch.Tensor
@@ -68,10 +73,28 @@ class PromptTokens:
     valid: torch.Tensor
     stream: torch.Tensor
     sentence: torch.Tensor | None = None
+    query_mask: torch.Tensor | None = None
 
     @property
     def num_targets(self) -> int:
         return self.tokens.shape[0]
+
+
+@dataclass
+class ClipPrompts:
+    """Raw prompts of one clip for ``UniVS.forward`` (training); the model encodes them.
+
+    regions:   PromptRegions or None — visual prompts (STREAM_VISUAL); ``frame`` indexes the clip's
+               frames (0..T-1)
+    texts:     referring expressions (STREAM_GROUNDING), one target each
+    class_ids: (Kc,) long or None — category-name prompts (STREAM_DETECTION), indices into the
+               batch vocabulary
+    The clip's prompt queries come in this order: the regions' targets, the texts, the class ids.
+    """
+
+    regions: PromptRegions | None = None
+    texts: list[str] = field(default_factory=list)
+    class_ids: torch.Tensor | None = None
 
 
 @dataclass
@@ -97,11 +120,16 @@ class DecoderOutput:
     ``learnable[-1]`` / ``prompt[-1]`` are the final predictions. ``prompt`` entries are empty
     (Q = 0) when the clip has no prompted targets.
     query_embeds: (B, K, T, D) final decoder embeddings of the prompt queries (for memory/consistency)
+    prompt_valid: (B, K) bool — False marks padding targets (clips with fewer targets than K);
+                  a clip's real targets come first, in the order of its PromptTokens
+    reid_temperature: () learned re-id temperature τ = exp(−reid_temp): similarities are cos / τ
     """
 
     learnable: list[QueryPredictions]
     prompt: list[QueryPredictions]
     query_embeds: torch.Tensor | None = None
+    prompt_valid: torch.Tensor | None = None
+    reid_temperature: torch.Tensor | None = None
 
 
 @dataclass
