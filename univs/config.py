@@ -53,6 +53,11 @@ def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
         value, tp = data[f.name], _resolve_type(hints[f.name])
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             value = from_dict(tp, value, where=f"{where}{f.name}.")
+        elif (typing.get_origin(tp) is list and isinstance(value, list)
+              and dataclasses.is_dataclass(typing.get_args(tp)[0])):
+            item = typing.get_args(tp)[0]
+            value = [from_dict(item, v, where=f"{where}{f.name}[{i}].") if isinstance(v, dict) else v
+                     for i, v in enumerate(value)]
         elif typing.get_origin(tp) is tuple and isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value
@@ -111,6 +116,125 @@ def save_yaml(obj: Any, path: str | Path) -> None:
         yaml.safe_dump(to_dict(obj), f, sort_keys=False)
 
 
+# --------------------------------------------------------------------------- training data
+
+
+@dataclass
+class SynthConfig:
+    """The synthetic video world (``univs.data.synth``): ``videos`` videos of ``frames`` frames at
+    ``size`` (H, W), byte-identical for a ``seed``. Each video holds ``min_things..max_things``
+    objects (fewer become visible when a short video leaves no room for every event); each object
+    gets up to ``expressions_per_object`` referring descriptions, ``paraphrases`` wordings each.
+    """
+
+    videos: int = 20
+    frames: int = 24
+    size: tuple[int, int] = (240, 320)
+    seed: int = 0
+    min_things: int = 6
+    max_things: int = 8
+    fps: float = 24.0
+    expressions_per_object: int = 3
+    paraphrases: int = 2
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset of the training mixture (architecture.md §5): where it is, its task, its ratio.
+
+    ``format`` is a native format of ``univs.data.formats`` (``root`` is its folder, ``split`` the
+    reader's split, None = the reader's default, ``options`` more reader keywords such as
+    ``{layout: "2021"}``; a ``univs synth`` output is read this way too), or ``"synth"``: the
+    synthetic world generated in memory from ``videos/frames/size/seed``.
+    ``ratio`` is the relative frequency of its batches; it is normalised over the mixture.
+    """
+
+    name: str = "synth"
+    format: str = "synth"
+    root: str | None = None
+    split: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    task: str = "vos"
+    ratio: float = 1.0
+    videos: int = 8
+    frames: int = 24
+    size: tuple[int, int] = (128, 160)
+    seed: int = 0
+
+
+@dataclass
+class AugmentationConfig:
+    """Clip augmentations, identical on every frame of a clip (``univs.data.transforms``).
+
+    Scale jitter: the frame's short side is resized to r × the short side of ``output_size``
+    (H, W) (aspect kept), r uniform in ``scale_range``, then randomly cropped and zero-padded to
+    ``output_size``; the official image stage uses large-scale jitter (r in 0.1..2.0).
+    ``crop_tries``: transforms drawn until one keeps an object visible.
+    """
+
+    output_size: tuple[int, int] = (128, 160)
+    scale_range: tuple[float, float] = (0.8, 1.25)
+    flip_prob: float = 0.5
+    crop_tries: int = 5
+
+
+@dataclass
+class PromptSimulationConfig:
+    """Prompt simulation for training (``univs.data.prompt_simulation``, architecture.md §5).
+
+    max_prompts_per_frame: cap on prompted targets per frame (official 30 stage 1, 20 stages 2-3).
+    kind_weights: relative frequency of visual prompt kinds for VOS/PVOS.
+    category_prompt_prob: probability that a GT object of a VIS/VSS/VPS clip also becomes a
+    visual (mask) prompt. max_clicks: positive clicks of a ``points`` prompt (1..max_clicks).
+    negative_prob / max_negatives: how often a VOS/PVOS prompt gets negative clicks, and how many.
+    """
+
+    max_prompts_per_frame: int = 20
+    kind_weights: dict[str, float] = field(
+        default_factory=lambda: {"mask": 1.0, "box": 1.0, "points": 1.0, "scribble": 1.0})
+    category_prompt_prob: float = 0.5
+    max_clicks: int = 3
+    negative_prob: float = 0.3
+    max_negatives: int = 3
+
+
+@dataclass
+class DataConfig:
+    """The training data pipeline (``univs.data.training``): mixture, clips, augmentation, prompts.
+
+    Every batch holds ``batch_size`` clips of ``num_frames`` frames from one dataset and one task.
+    Clip frames are drawn within ``frame_range`` consecutive frames. Official stages: (1) images,
+    T = 1, 30 prompts per frame; (2) T = 4 within 40 frames; (3) T = 7 (see :func:`data_stage`).
+    ``val_fraction`` of every dataset's videos (chosen by ``val_seed``) is held out of training.
+    """
+
+    datasets: list[DatasetSpec] = field(default_factory=lambda: [DatasetSpec()])
+    batch_size: int = 2
+    num_frames: int = 4
+    frame_range: int = 40
+    batches_per_epoch: int = 1000
+    num_workers: int = 2
+    pin_memory: bool = True
+    seed: int = 0
+    val_fraction: float = 0.0
+    val_seed: int = 0
+    augment: AugmentationConfig = field(default_factory=AugmentationConfig)
+    prompts: PromptSimulationConfig = field(default_factory=PromptSimulationConfig)
+
+
+STAGE_CLIPS = {1: (1, 30), 2: (4, 20), 3: (7, 20)}
+"""Official (frames per clip, prompted targets per frame) of training stages 1-3."""
+
+
+def data_stage(cfg: DataConfig, stage: int) -> DataConfig:
+    """``cfg`` with the clip length and prompt cap of training ``stage`` (1, 2 or 3)."""
+    if stage not in STAGE_CLIPS:
+        raise InputError(f"unknown training stage {stage}; known: 1, 2, 3")
+    frames, cap = STAGE_CLIPS[stage]
+    return dataclasses.replace(cfg, num_frames=frames,
+                               prompts=dataclasses.replace(cfg.prompts, max_prompts_per_frame=cap))
+
+
 # --------------------------------------------------------------------------- model configs
 
 
@@ -121,6 +245,9 @@ class BackboneConfig:
     name: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet50 | swin
     pretrained: bool = True  # ImageNet weights where they ship offline (efficientnet_lite0 only)
     freeze_bn: bool = True
+    # requires_grad False for the stem (>= 1) and res2..res{freeze_at}; 5 = the official stage-3
+    # models (R50: whole backbone; Swin: all but the output norms norm0..3)
+    freeze_at: int = 0
     # Swin only
     embed_dim: int = 96
     depths: tuple[int, ...] = (2, 2, 6, 2)
@@ -225,7 +352,7 @@ class ModelConfig:
 def _swin(embed_dim: int, depths: tuple[int, ...], heads: tuple[int, ...], window: int,
           img: int) -> BackboneConfig:
     return BackboneConfig(name="swin", pretrained=False, embed_dim=embed_dim, depths=depths,
-                          num_heads=heads, window_size=window, pretrain_img_size=img)
+                          num_heads=heads, window_size=window, pretrain_img_size=img, freeze_at=5)
 
 
 def _official(name: str, backbone: BackboneConfig) -> ModelConfig:
@@ -244,9 +371,11 @@ def model_preset(name: str) -> ModelConfig:
                                              dim_feedforward=512),
             prompt_encoder=PromptEncoderConfig(negative_point_embedding=True),
             decoder=DecoderConfig(hidden_dim=128, dim_feedforward=512, dec_layers=6, num_queries=50),
+            # the input scaling EfficientNet-Lite0's ImageNet weights were trained with
+            pixel_mean=(127.0, 127.0, 127.0), pixel_std=(128.0, 128.0, 128.0),
         )
     if name == "r50":
-        return _official("r50", BackboneConfig(name="resnet50", pretrained=False))
+        return _official("r50", BackboneConfig(name="resnet50", pretrained=False, freeze_at=5))
     if name == "swin_t":
         return _official("swin_t", _swin(96, (2, 2, 6, 2), (3, 6, 12, 24), 7, 224))
     if name == "swin_b":
