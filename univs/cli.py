@@ -54,16 +54,24 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     p.add_argument("--csv", default=None, help="also write per-sequence results to this CSV file")
     p.add_argument("--protocol", default=None,
-                   help="refvos: davis|mevis; vos: davis|youtube (default: detected from the layout)")
+                   help="vos: davis; refvos: refdavis|mevis|refytvos; vis: ytvis; vps: vipseg; vss: vspw; "
+                        "pvos: viposeg (default: detected from the layout)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--seen", default=None,
+                   help="vos: JSON marking each object seen/unseen, adds the YouTube-VOS-style summary")
+    p.add_argument("--submission", default=None,
+                   help="refytvos: also write the server's submission zip here")
+    p.add_argument("--vc-others-as-void", action="store_true",
+                   help="vss: map GT 'others' (0) to void before VC, as UniVS's VC script does")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _eval_run(a: argparse.Namespace) -> None:
+def _eval_run(a: argparse.Namespace) -> int:
     from univs.evaluation.cli import run_eval
 
-    run_eval(task=a.task, gt=a.gt, pred=a.pred, json_path=a.json, csv_path=a.csv,
-             protocol=a.protocol, workers=a.workers, quiet=a.quiet)
+    return run_eval(task=a.task, gt=a.gt, pred=a.pred, json_path=a.json, csv_path=a.csv,
+                    protocol=a.protocol, workers=a.workers, quiet=a.quiet, seen=a.seen,
+                    submission=a.submission, others_as_void=a.vc_others_as_void)
 
 
 # --------------------------------------------------------------------------- registry

@@ -77,6 +77,7 @@ class Track:
     category_id: int | None = None
     isthing: bool = True
     iscrowd: bool = False
+    score: float | None = None  # prediction confidence (results files); None for ground truth
 
     def mask(self, t: int) -> np.ndarray | None:
         """``(H, W)`` bool mask on frame ``t``, or ``None`` where absent/unannotated."""
