@@ -18,7 +18,9 @@ from univs.data.formats import (read_davis, read_mevis, read_refdavis, read_vips
                                 write_vspw_results, write_ytvis, write_ytvis_results)
 from univs.data.types import Expression, VideoDataset
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "evalvectors"
+from shared_data import EVALVECTORS as VECTORS, requires_vectors
+
+pytestmark = requires_vectors
 
 
 def _png(path: Path) -> np.ndarray:

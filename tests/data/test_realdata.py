@@ -16,9 +16,9 @@ from univs.data.formats import (first_appearance, read_davis, read_mevis, read_p
                                 read_vipseg, read_vspw, read_ytvis_json, write_davis)
 from univs.data.types import VideoRecord
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REALDATA = SHARED / "realdata"
-VECTORS = SHARED / "evalvectors"
+from shared_data import EVALVECTORS as VECTORS, REALDATA, requires_shared
+
+pytestmark = requires_shared
 
 
 def _cases(*kinds: str) -> list[Path]:

@@ -15,7 +15,7 @@ from univs.data.video import (ArrayFrames, ContainerFrames, FolderFrames, natura
                               write_mp4)
 from univs.errors import InputError
 
-REAL = Path("/work/shared/realdata")
+from shared_data import REALDATA as REAL, requires_shared
 
 
 def smooth_frames(n: int, h: int = 64, w: int = 96) -> np.ndarray:
@@ -161,7 +161,7 @@ def test_bad_inputs_name_the_file(tmp_path):
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.gif").exists()
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="real samples not present")
+@requires_shared
 def test_real_mp4_and_folder():
     mp4 = open_video(REAL / "bedroom.mp4")
     folder = open_video(REAL / "bedroom")

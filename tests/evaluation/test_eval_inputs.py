@@ -13,7 +13,6 @@ from univs.data.types import encode_mask
 from univs.errors import InputError
 from univs.evaluation import evaluate_vipseg, evaluate_vspw, evaluate_ytvis
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
 
 
 def _rle(mask: np.ndarray) -> dict:

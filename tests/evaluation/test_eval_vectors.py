@@ -1,6 +1,6 @@
 """Every number of every case and variant in the shared evaluation vectors, to 1e-6.
 
-Walks ``../shared/evalvectors`` (or ``$UNIVS_EVALVECTORS``): each case folder's ``case.json``
+Walks the shared evaluation vectors (``tests/shared_data.py`` says where): each case folder's ``case.json``
 ``kind`` picks the evaluator, each ``expected.json`` variant is scored, and each
 ``expected_errors`` input must raise :class:`InputError`. Cases added later are picked up as they are.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,9 @@ from univs.cli import main
 from univs.errors import InputError
 from univs.evaluation import BENCHMARKS, TASK_BENCHMARKS
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
+from shared_data import EVALVECTORS as VECTORS, requires_vectors
 
-VECTORS = Path(os.environ.get("UNIVS_EVALVECTORS", Path(__file__).resolve().parents[3] / "shared" / "evalvectors"))
+pytestmark = requires_vectors
 TOL = 1e-6
 
 

@@ -22,7 +22,7 @@ from univs.model.backbone.swin import SwinBlock, relative_position_index, shifte
 from univs.model.pixel_decoder import build_pixel_decoder
 
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "official_encoders.json").read_text())["presets"]
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
+from shared_data import REALDATA, requires_shared
 TOTALS = {  # official parameter / buffer elements under backbone.* + sem_seg_head.pixel_decoder.*
     "r50": (23_454_912 + 6_035_904, 106_240),
     "swin_t": (27_520_698 + 5_421_504, 28_812),
@@ -213,6 +213,7 @@ def classify(backbone, head: dict[str, torch.Tensor], path: Path) -> torch.Tenso
     return logits.softmax(-1)[0]
 
 
+@requires_shared
 def test_lite0_recognises_real_photos(lite0, imagenet_head):
     """Bedroom frame → studio couch (831; quilt 750, four-poster 564 next); BMX rider →
     mountain bike (671) / bicycle-built-for-two (444)."""
@@ -223,6 +224,7 @@ def test_lite0_recognises_real_photos(lite0, imagenet_head):
     assert bmx.argmax() == 671 and bmx[671] + bmx[444] > 0.4
 
 
+@requires_shared
 def test_lite0_activations_are_sane_on_a_real_frame(lite0):
     img = np.array(Image.open(REALDATA / "judo" / "images" / "00000.jpg").convert("RGB").resize((320, 192)))
     x = (torch.from_numpy(img).permute(2, 0, 1).float()[None] - 127.0) / 128.0
