@@ -1,0 +1,58 @@
+"""Checkpoints: weights + config in one safetensors file, strict loading, clear errors."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import univs
+from univs.checkpoint import read_checkpoint, save_checkpoint
+from univs.config import model_preset
+from univs.errors import InputError
+from univs.model.univs_model import build_model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = model_preset("tiny")
+    cfg.backbone.pretrained = False
+    return build_model(cfg, verbose=False)
+
+
+def test_round_trip_restores_every_tensor_and_the_config(tiny, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(tiny.state_dict(), tiny.cfg, path, extra={"note": "test"})
+    _, cfg, meta = read_checkpoint(path)
+    assert cfg == tiny.cfg and meta["note"] == "test"
+    loaded = univs.load(str(path))
+    for k, v in tiny.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    assert not loaded.training
+
+
+def test_fp16_checkpoint_is_half_the_size_and_loads_into_float32(tiny, tmp_path):
+    full, half = tmp_path / "f.safetensors", tmp_path / "h.safetensors"
+    save_checkpoint(tiny.state_dict(), tiny.cfg, full)
+    save_checkpoint(tiny.state_dict(), tiny.cfg, half, dtype=torch.float16)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded = univs.load(str(half))
+    w = next(iter(loaded.parameters()))
+    assert w.dtype == torch.float32
+
+
+def test_errors_name_the_file(tiny, tmp_path):
+    with pytest.raises(InputError, match="no-such"):
+        univs.load(str(tmp_path / "no-such.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="junk.safetensors"):
+        univs.load(str(junk))
+    bare = tmp_path / "bare.safetensors"
+    save_file({"x": torch.zeros(1)}, str(bare))
+    with pytest.raises(InputError, match="univs convert"):
+        univs.load(str(bare))
+    partial = tmp_path / "partial.safetensors"
+    state = dict(tiny.state_dict())
+    state.pop("decoder.query_feat.weight")
+    save_checkpoint(state, tiny.cfg, partial)
+    with pytest.raises(InputError, match="missing: decoder.query_feat.weight"):
+        univs.load(str(partial))
