@@ -11,7 +11,7 @@ import pytest
 from univs.cli import main
 from univs.data.formats.common import write_gray_png, write_palette_png
 from univs.errors import InputError
-from univs.evaluation import evaluate_refytvos, write_refytvos_submission
+from univs.evaluation import evaluate_refytvos, zip_refytvos_submission
 
 FRAMES = ["00000", "00005"]
 
@@ -45,7 +45,7 @@ def test_local_jf(world):
 def test_submission_zip_layout(world, tmp_path):
     gt, pred = world
     out = tmp_path / "submission.zip"
-    assert write_refytvos_submission(gt, pred, out) == 4
+    assert zip_refytvos_submission(gt, pred, out) == 4
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == [f"Annotations/vid1/{e}/{f}.png" for e in "01" for f in FRAMES]
         assert zf.read("Annotations/vid1/0/00005.png") == (pred / "vid1" / "0" / "00005.png").read_bytes()
@@ -67,6 +67,6 @@ def test_missing_frame_is_refused(world):
     gt, pred = world
     (pred / "vid1" / "1" / "00005.png").unlink()
     with pytest.raises(InputError, match="00005.png: missing file"):
-        write_refytvos_submission(gt, pred, pred.parent / "x.zip")
+        zip_refytvos_submission(gt, pred, pred.parent / "x.zip")
     with pytest.raises(InputError, match="00005.png: missing file"):
         evaluate_refytvos(gt, pred, workers=1)

@@ -2,7 +2,7 @@
 
 VOS: DAVIS 2017 semi-supervised J&F (:func:`evaluate_davis`). RefVOS: Ref-DAVIS17
 (:func:`evaluate_refdavis`), MeViS (:func:`evaluate_mevis`), Ref-YouTube-VOS submission zip
-(:func:`write_refytvos_submission`) and local J&F (:func:`evaluate_refytvos`). VIS: YouTube-VIS
+(:func:`zip_refytvos_submission`) and local J&F (:func:`evaluate_refytvos`). VIS: YouTube-VIS
 AP/AR (:func:`evaluate_ytvis`). VPS: VIPSeg VPQ + STQ (:func:`evaluate_vipseg`). VSS: VSPW mIoU +
 mVC (:func:`evaluate_vspw`). PVOS: VIPOSeg (:func:`evaluate_viposeg`). ``BENCHMARKS`` maps each
 benchmark name to its evaluator; each returns an :class:`EvalResult`.
@@ -10,7 +10,7 @@ benchmark name to its evaluator; each returns an :class:`EvalResult`.
 
 from univs.evaluation.davis import evaluate_davis
 from univs.evaluation.pvos import VIPOSEG_SPLIT, PvosSplit, evaluate_viposeg
-from univs.evaluation.refvos import evaluate_mevis, evaluate_refdavis, evaluate_refytvos, write_refytvos_submission
+from univs.evaluation.refvos import evaluate_mevis, evaluate_refdavis, evaluate_refytvos, zip_refytvos_submission
 from univs.evaluation.registry import BENCHMARKS, TASK_BENCHMARKS, resolve_benchmark
 from univs.evaluation.report import EvalResult, write_csv, write_json
 from univs.evaluation.vipseg import evaluate_vipseg
@@ -21,5 +21,5 @@ __all__ = [
     "BENCHMARKS", "TASK_BENCHMARKS", "VIPOSEG_SPLIT", "EvalResult", "PvosSplit", "evaluate_davis",
     "evaluate_mevis", "evaluate_refdavis", "evaluate_refytvos", "evaluate_vipseg", "evaluate_viposeg",
     "evaluate_vspw", "evaluate_ytvis", "resolve_benchmark", "write_csv", "write_json",
-    "write_refytvos_submission",
+    "zip_refytvos_submission",
 ]

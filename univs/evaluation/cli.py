@@ -7,7 +7,7 @@ from pathlib import Path
 
 from univs.data.formats.common import read_json
 from univs.errors import InputError
-from univs.evaluation.refvos import refytvos_has_masks, write_refytvos_submission
+from univs.evaluation.refvos import refytvos_has_masks, zip_refytvos_submission
 from univs.evaluation.registry import BENCHMARKS, resolve_benchmark
 from univs.evaluation.report import print_table, write_csv, write_json
 
@@ -40,7 +40,7 @@ def run_eval(task: str, gt: str, pred: str, json_path: str | None = None, csv_pa
         raise InputError("--vc-others-as-void applies to --task vss only")
     if benchmark == "refytvos":
         if submission is not None:
-            n = write_refytvos_submission(gt, pred, submission)
+            n = zip_refytvos_submission(gt, pred, submission)
             print(f"wrote {submission}: {n} PNGs as Annotations/<video>/<exp_id>/<frame>.png for the "
                   "Ref-YouTube-VOS server")
         if not refytvos_has_masks(gt):

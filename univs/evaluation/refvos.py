@@ -17,7 +17,7 @@ with ``tools/metrics.py`` (the DAVIS J and F of :mod:`univs.evaluation.jf`):
   J&F = (J + F)/2. A missing video folder scores J = F = 0 for its expressions; a missing
   expression folder or frame is an error.
 
-**Ref-YouTube-VOS** is scored only by its CodaLab server. :func:`write_refytvos_submission` zips
+**Ref-YouTube-VOS** is scored only by its CodaLab server. :func:`zip_refytvos_submission` zips
 ``Annotations/<video>/<exp_id>/<frame>.png`` as the server expects (ReferFormer's
 ``inference_ytvos.py`` layout: 8-bit 0/255 PNGs). Where ground-truth masks are available locally
 (``Annotations/<video>/<frame>.png`` palette PNGs beside ``meta_expressions.json``, whose
@@ -243,7 +243,7 @@ def evaluate_refytvos(gt: str | Path, pred: str | Path, workers: int | None = No
                               ["MeViS-style per-expression J&F on local GT: a proxy, not the server's score"])
 
 
-def write_refytvos_submission(gt: str | Path, pred: str | Path, out_zip: str | Path) -> int:
+def zip_refytvos_submission(gt: str | Path, pred: str | Path, out_zip: str | Path) -> int:
     """Zip ``PRED/<video>/<exp_id>/<frame>.png`` as ``Annotations/<video>/<exp_id>/<frame>.png``.
 
     Every (video, expression, frame) of ``meta_expressions.json`` must have its PNG (single
