@@ -86,13 +86,29 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise InputError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node[p] = dict(node.get(p) or {})
-            node = node[p]
-        node[parts[-1]] = yaml.safe_load(raw)
+        _set_path(data, key.strip().split("."), yaml.safe_load(raw), key)
     return data
+
+
+def _set_path(node: dict | list, parts: list[str], value: Any, key: str) -> None:
+    """Set ``value`` at ``parts`` below ``node``, copying the containers on the way (an integer
+    part indexes a list, e.g. ``stages.2.iterations``)."""
+    part = parts[0]
+    if isinstance(node, list):
+        if not (part.isdigit() and int(part) < len(node)):
+            raise InputError(f"override {key!r}: {part!r} is not an index of a list of {len(node)} items")
+        index: int | str = int(part)
+        child = node[int(part)]
+    else:
+        index, child = part, node.get(part)
+    if len(parts) == 1:
+        node[index] = value
+        return
+    if child is not None and not isinstance(child, (dict, list)):
+        raise InputError(f"override {key!r}: {part!r} holds a value, not a mapping or list")
+    child = list(child) if isinstance(child, list) else dict(child or {})
+    node[index] = child
+    _set_path(child, parts[1:], value, key)
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -145,7 +161,7 @@ class DatasetSpec:
     ``format`` is a native format of ``univs.data.formats`` (``root`` is its folder, ``split`` the
     reader's split, None = the reader's default, ``options`` more reader keywords such as
     ``{layout: "2021"}``; a ``univs synth`` output is read this way too), or ``"synth"``: the
-    synthetic world generated in memory from ``videos/frames/size/seed``.
+    synthetic world of ``synth``, generated in memory.
     ``ratio`` is the relative frequency of its batches; it is normalised over the mixture.
     """
 
@@ -156,10 +172,7 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict)
     task: str = "vos"
     ratio: float = 1.0
-    videos: int = 8
-    frames: int = 24
-    size: tuple[int, int] = (128, 160)
-    seed: int = 0
+    synth: SynthConfig = field(default_factory=SynthConfig)
 
 
 @dataclass
@@ -386,3 +399,249 @@ def model_preset(name: str) -> ModelConfig:
 
 
 MODEL_PRESETS = ("tiny", "r50", "swin_t", "swin_b", "swin_l")
+
+
+# --------------------------------------------------------------------------- inference (univs segment)
+
+
+@dataclass
+class InferenceConfig:
+    """Streaming inference (``univs.inference``; architecture.md §6, §6a). Every threshold is named
+    here; the defaults are the official §6 values and :data:`TASK_INFERENCE` holds the official
+    per-task overrides of §6a (:meth:`for_task` applies them).
+
+    Geometry and decoding:
+    short_side: frames whose short side exceeds it are shrunk to it for the model (masks come back
+        at the original size); smaller frames are processed as they are (official R50: 640).
+    clip_frames: the decoder reads a causal window of the last ``clip_frames`` frames (features
+        cached, each frame encoded once) and the newest frame's prediction is the output; 1 =
+        frame-by-frame decoding (our default: no look-ahead, live-friendly; official clips of 5).
+    self_attn_mode: the decoder's Sep-SA mode (None: the model's; RefVOS: ``sep-blocked``).
+    amp: bf16 autocast on CUDA (CPU runs float32).
+
+    Memory pools (per target, bounded):
+    memory_slots: the last N per-frame slots kept beside the first-appearance slot (official 5).
+    reid_frames: recent re-id embeddings kept per target for consistency and BiSoftmax (official 3).
+    memory_score: a prediction enters its target's memory only with a score ≥ this (official 0.05).
+    memory_similarity: ... and a temporally weighted cosine similarity to the target's recent
+        embeddings ≥ this (official 0.5 for VOS slot updates).
+    consistency: a tracked category target whose similarity falls under this is missing on the
+        frame (official 0.05; 0.25 VIS); halved on the first frame.
+    pixel_competition: overlapping targets compete per pixel (off for RefVOS, whose expressions may
+        share an object); min_survival: a target keeps its mask on a frame only if at least this
+        fraction of it survives (official 0.5 VIS, 0.25 VOS/PVOS).
+    cover_all_pixels: every pixel goes to its best target even where none is confident (VSS).
+    max_targets: no new target is started beyond this many (bounds memory on endless streams).
+
+    Category-guided detection and association:
+    detect_every: the learnable queries detect every K frames (official 1).
+    class_threshold: τ_cls, the least detection score kept before NMS (official 0.05).
+    stability_offset / min_stability: a detection's mask stability is the IoU of its masks at
+        logit > +offset and > −offset; detections under ``min_stability`` are dropped (official
+        0.25) and the score is class probability × stability.
+    box_nms: box IoU over which a lower-scored thing detection is suppressed (official 0.75; VIS 0.85).
+    stuff_mask_nms: mask IoU over which a lower-scored stuff detection is suppressed (official 0.6).
+    bisoftmax_threshold: τ_new; BiSoftmax similarities under it are zeroed, a match needs more, and
+        a match over 2·τ_new also lends its mask to the target (official 0.05; VIS 0.1).
+    first_frame_score / new_object_score: least score of a detection that starts a target on the
+        first frame / later (official 0.25 / 0.2 VIS, 0.3 VPS).
+    new_object_max_iou: a new target's mask must overlap every known target's less than this
+        (mask IoU, official 0.5).
+    """
+
+    short_side: int | None = 640
+    clip_frames: int = 1
+    self_attn_mode: str | None = None
+    amp: bool = True
+    memory_slots: int = 5
+    reid_frames: int = 3
+    memory_score: float = 0.05
+    memory_similarity: float = 0.5
+    consistency: float = 0.05
+    pixel_competition: bool = True
+    min_survival: float = 0.5
+    cover_all_pixels: bool = False
+    max_targets: int = 100
+    detect_every: int = 1
+    class_threshold: float = 0.05
+    stability_offset: float = 1.0
+    min_stability: float = 0.25
+    box_nms: float = 0.75
+    stuff_mask_nms: float = 0.6
+    bisoftmax_threshold: float = 0.05
+    first_frame_score: float = 0.25
+    new_object_score: float = 0.2
+    new_object_max_iou: float = 0.5
+
+    def for_task(self, task: str) -> "InferenceConfig":
+        """This config with the official §6a overrides of ``task`` (one of :data:`TASKS`) applied."""
+        if task not in TASK_INFERENCE:
+            raise InputError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+        return dataclasses.replace(self, **TASK_INFERENCE[task])
+
+
+TASK_INFERENCE: dict[str, dict[str, Any]] = {
+    "vos": {"min_survival": 0.25, "memory_similarity": 0.5},
+    "pvos": {"min_survival": 0.25, "memory_similarity": 0.5},
+    "refvos": {"pixel_competition": False, "self_attn_mode": "sep-blocked"},
+    "vis": {"box_nms": 0.85, "bisoftmax_threshold": 0.1, "first_frame_score": 0.25, "new_object_score": 0.2,
+            "consistency": 0.25, "min_survival": 0.5},
+    "vps": {"box_nms": 0.75, "stuff_mask_nms": 0.6, "bisoftmax_threshold": 0.05, "first_frame_score": 0.25,
+            "new_object_score": 0.3, "consistency": 0.05},
+    "vss": {"stuff_mask_nms": 0.6, "bisoftmax_threshold": 0.05, "first_frame_score": 0.25,
+            "new_object_score": 0.3, "consistency": 0.05, "cover_all_pixels": True},
+}
+"""Official per-task inference settings (architecture.md §6a) over the :class:`InferenceConfig` defaults."""
+
+
+# --------------------------------------------------------------------------- training (univs train)
+
+FREEZABLE = ("backbone", "pixel_decoder")
+"""Model parts a training stage may freeze (``StageConfig.freeze``)."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with warm-up and a step schedule (architecture.md §5; official ``Base.yaml`` SOLVER).
+
+    The learning rate of a stage is ``StageConfig.lr`` (× ``backbone_lr_multiplier`` for backbone
+    parameters), scaled by ``warmup_factor`` rising linearly to 1 over the first ``warmup_iters``
+    iterations of the stage, then by ``gamma`` at every ``StageConfig.lr_steps`` milestone.
+    ``clip_grad_norm``: the L2 norm of the whole model's gradient is clipped to this (official
+    CLIP_TYPE full_model, CLIP_VALUE 0.01); 0 turns clipping off.
+    """
+
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    backbone_lr_multiplier: float = 0.1
+    clip_grad_norm: float = 0.01
+    warmup_iters: int = 10
+    warmup_factor: float = 1.0
+    gamma: float = 0.1
+
+
+@dataclass
+class StageConfig:
+    """One training stage (architecture.md §5), trained for ``iterations`` steps.
+
+    clips: the official stage (1 images, 2 short clips, 3 long clips) whose clip length and prompt
+    cap (``STAGE_CLIPS``) the stage's data starts from; ``data`` then overrides any
+    :class:`DataConfig` key for this stage (e.g. ``{num_frames: 3, batch_size: 1}``).
+    lr: base learning rate; lr_steps: milestones as fractions of ``iterations`` (official
+    342k / 354k). freeze: parts of :data:`FREEZABLE` kept fixed (no gradient, not in the optimizer).
+    ema_decay: keep an exponential moving average of the weights with this decay (None: none); the
+    EMA weights are then the stage's validated and saved weights.
+    """
+
+    clips: int = 1
+    iterations: int = 1000
+    lr: float = 5e-5
+    lr_steps: tuple[float, ...] = (342000 / 354000,)
+    freeze: tuple[str, ...] = ()
+    ema_decay: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def official_stages() -> list[StageConfig]:
+    """The official three stages: images; 4-frame clips, backbone frozen; 7-frame clips, backbone
+    and pixel decoder frozen, half the learning rate, EMA (official 162k / 177k schedule)."""
+    return [
+        StageConfig(clips=1),
+        StageConfig(clips=2, freeze=("backbone",)),
+        StageConfig(clips=3, lr=2.5e-5, lr_steps=(162000 / 177000,), freeze=FREEZABLE, ema_decay=0.999),
+    ]
+
+
+@dataclass
+class ValidationConfig:
+    """Held-out VOS validation during training, scored with DAVIS J&F (``univs.engine.validation``).
+
+    every: iterations between validations inside a stage (0: only at the end of each stage).
+    datasets: the held-out videos (any format with objects; their VOS view is used); empty = the
+    held-out share (``DataConfig.val_fraction``) of the mixture's ``vos`` datasets.
+    max_videos: validate on the first this many videos (0: all).
+    """
+
+    every: int = 0
+    datasets: list[DatasetSpec] = field(default_factory=list)
+    max_videos: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """A ``univs train`` config file: model, data mixture, optimiser, stages, validation.
+
+    ``model.name`` is the preset (``MODEL_PRESETS``) the file's ``model`` mapping is applied on.
+    init: a univs checkpoint the first stage run starts from (None: the preset's initialisation,
+    ImageNet backbone where it ships). checkpoint_every / log_every: iterations between
+    checkpoints / logged scalars. amp: bf16 autocast on CUDA (CPU runs float32).
+    device: auto (CUDA when present) | cpu | cuda.
+    """
+
+    model: ModelConfig = field(default_factory=lambda: model_preset("tiny"))
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    stages: list[StageConfig] = field(default_factory=official_stages)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    seed: int = 0
+    init: str | None = None
+    checkpoint_every: int = 500
+    log_every: int = 10
+    amp: bool = True
+    tensorboard: bool = True
+    device: str = "auto"
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with the nested mapping ``over`` applied on top (mappings merge, the rest replaces)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def stage_data(cfg: TrainConfig, stage: int) -> DataConfig:
+    """The data config of stage ``stage`` (1-based): the official clips of its ``clips``, then its
+    ``data`` overrides."""
+    spec = cfg.stages[stage - 1]
+    base = data_stage(cfg.data, spec.clips)
+    return from_dict(DataConfig, _merged(to_dict(base), spec.data), where=f"stages[{stage - 1}].data.")
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """Raise :class:`InputError` for settings no training can run with."""
+    if not cfg.stages:
+        raise InputError("the config has no training stage")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    for i, s in enumerate(cfg.stages):
+        where = f"stages[{i}]"
+        unknown = sorted(set(s.freeze) - set(FREEZABLE))
+        if unknown:
+            raise InputError(f"{where}.freeze: unknown part(s) {', '.join(unknown)}; known: {', '.join(FREEZABLE)}")
+        if s.iterations < 1 or not s.lr > 0:
+            raise InputError(f"{where}: need iterations ≥ 1 and lr > 0, got {s.iterations} and {s.lr}")
+        if any(not 0 < f <= 1 for f in s.lr_steps):
+            raise InputError(f"{where}.lr_steps: milestones are fractions in (0, 1], got {list(s.lr_steps)}")
+        if s.ema_decay is not None and not 0 < s.ema_decay < 1:
+            raise InputError(f"{where}.ema_decay must be in (0, 1), got {s.ema_decay}")
+        stage_data(cfg, i + 1)
+
+
+def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read a training config file, apply ``key=value`` overrides and check it.
+
+    The file's ``model`` mapping applies on the preset its ``name`` gives (default ``tiny``);
+    overrides apply to the resolved config, so ``stages.2.iterations=100`` works without the file
+    spelling the stages out.
+    """
+    raw = load_yaml(path)
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise InputError("'model' must be a mapping (with 'name': a preset)", path)
+    raw["model"] = _merged(to_dict(model_preset(model.get("name", "tiny"))), model)
+    cfg = from_dict(TrainConfig, raw)
+    if overrides:
+        cfg = from_dict(TrainConfig, apply_overrides(to_dict(cfg), list(overrides)))
+    check_train_config(cfg)
+    return cfg
