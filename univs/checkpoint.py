@@ -83,11 +83,15 @@ def read_checkpoint(name_or_path: str | Path) -> tuple[dict[str, torch.Tensor], 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", verbose: bool = False):
     """Build the model a checkpoint describes and load its weights strictly → ``UniVS`` in eval mode.
 
-    Weights stored in a lower precision are cast back to the model's float32 parameters.
+    Weights stored in a lower precision are cast back to the model's float32 parameters. A
+    class-name table stored beside them (``univs convert --concept-embeddings``) becomes
+    ``model.class_table``.
     """
+    from univs.model.text_encoder import ClassEmbeddingTable
     from univs.model.univs_model import build_model
 
-    state, cfg, _ = read_checkpoint(name_or_path)
+    state, cfg, metadata = read_checkpoint(name_or_path)
+    class_table = ClassEmbeddingTable.from_checkpoint(state, metadata)
     cfg.backbone.pretrained = False  # the checkpoint holds the weights
     model = build_model(cfg, verbose=verbose)
     own = model.state_dict()
@@ -100,4 +104,5 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", ver
                  if keys]
         raise InputError("checkpoint does not fit its config: " + "; ".join(parts), resolve_checkpoint(name_or_path))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    model.class_table = class_table
     return model.to(device).eval()

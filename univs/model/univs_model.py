@@ -48,7 +48,8 @@ from univs.model.backbone import build_backbone
 from univs.model.decoder import VideoMaskDecoder
 from univs.model.pixel_decoder import build_pixel_decoder
 from univs.model.prompt_encoder import PromptEncoder, cat_prompt_tokens
-from univs.model.text_encoder import CachedTextEncoder, build_text_encoder
+from univs.model import text_regionclip  # noqa: F401  (registers the "regionclip" text encoder)
+from univs.model.text_encoder import CachedTextEncoder, ClassEmbeddingTable, build_text_encoder
 from univs.model.types import (
     STREAM_VISUAL,
     ClipPrompts,
@@ -79,6 +80,8 @@ class UniVS(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
         self._text_encoder: CachedTextEncoder | None = None
+        # precomputed name features (a converted official checkpoint's concept table)
+        self.class_table: ClassEmbeddingTable | None = None
 
     # ------------------------------------------------------------------ text encoder
 
@@ -94,7 +97,11 @@ class UniVS(nn.Module):
         self._text_encoder = encoder
 
     def class_embeddings(self, names: list[str]) -> torch.Tensor:
-        """(C, Dt) frozen sentence features of category names (the open-vocabulary classifier)."""
+        """(C, Dt) frozen sentence features of category names (the open-vocabulary classifier):
+        rows of ``class_table`` for the names it holds, the text encoder for the others."""
+        if self.class_table is not None:
+            features = self.class_table.lookup(names, lambda missing: self.text_encoder.encode(missing).sentence)
+            return features.to(self.pixel_mean.device)
         return self.text_encoder.encode(names).sentence.to(self.pixel_mean.device)
 
     # ------------------------------------------------------------------ image side
