@@ -25,6 +25,9 @@ CONFIG_KEY = "univs_model_config"
 
 SHIPPED_DIR = "assets/checkpoints"
 
+DEFAULT_CHECKPOINT = "univs-tiny-synthetic"
+"""The shipped model ``univs segment`` and ``univs demo`` use when none is named."""
+
 
 def shipped_checkpoints() -> dict[str, Path]:
     """Names of the checkpoints shipped inside the package → their files."""

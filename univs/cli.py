@@ -121,10 +121,80 @@ def _train_run(a: argparse.Namespace) -> int:
     return run_train(a.config, out=a.out, stage=a.stage, resume=a.resume, overrides=a.overrides, quiet=a.quiet)
 
 
+# --------------------------------------------------------------------------- segment
+
+
+def _segment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", default=None,
+                   help="video file, frame folder or camera index (or use --dataset)")
+    p.add_argument("--task", required=True, choices=["vos", "pvos", "refvos", "vis", "vss", "vps"])
+    p.add_argument("--out", required=True, help="output folder (the task's native prediction layout)")
+    p.add_argument("--dataset", default=None, metavar="ROOT",
+                   help="segment a whole benchmark split in its native layout (resumable; torchrun shards it)")
+    p.add_argument("--split", default=None, help="--dataset: the split the format's reader takes")
+    p.add_argument("--format", default=None,
+                   help="native format (default per task: davis, viposeg, refytvos, ytvis, vspw, vipseg)")
+    p.add_argument("--mask", default=None, metavar="PNG|DIR",
+                   help="prompt mask PNG of object ids on --frame, or a folder of PNGs named after their frames")
+    p.add_argument("--frame", type=int, default=0, help="frame the prompt is on (default 0)")
+    p.add_argument("--obj-id", type=int, default=1, help="object id of a --points/--box/--scribble/--text prompt")
+    p.add_argument("--points", default=None, metavar='"x,y[,l];..."', help="clicks (label 1 positive, 0 negative)")
+    p.add_argument("--box", default=None, metavar="x0,y0,x1,y1", help="box prompt in pixels")
+    p.add_argument("--scribble", default=None, metavar="PNG", help="scribble image: its non-black pixels")
+    p.add_argument("--text", default=None, help="referring expression (--task refvos)")
+    p.add_argument("--classes", default=None, metavar="a,b,c", help="category names (vis, vss, vps)")
+    p.add_argument("--stuff", default=None, metavar="a,b", help="vps: which of --classes are stuff")
+    p.add_argument("--checkpoint", default=None, metavar="NAME|PATH",
+                   help="a shipped model's name or a .safetensors file (default univs-tiny-synthetic)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--short-side", type=int, default=None, help="processing size: short side in pixels")
+    p.add_argument("--overlay", default=None, metavar="OUT.mp4", help="also write an overlay video (one video)")
+    p.add_argument("--raw", action="store_true", help="also write raw id maps (raw/<video>/<frame>.png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _segment_run(a: argparse.Namespace) -> int:
+    from univs.inference.cli import run_segment
+
+    return run_segment(a.source, a.task, a.out, dataset=a.dataset, fmt=a.format, split=a.split, mask=a.mask,
+                       frame=a.frame, obj_id=a.obj_id, points=a.points, box=a.box, scribble=a.scribble,
+                       text=a.text, classes=a.classes, stuff=a.stuff, checkpoint=a.checkpoint, device=a.device,
+                       short_side=a.short_side, overlay=a.overlay, raw=a.raw, quiet=a.quiet)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="univs-demo", help="output folder (default: univs-demo)")
+    p.add_argument("--checkpoint", default=None, metavar="NAME|PATH",
+                   help="a shipped model's name or a .safetensors file (default univs-tiny-synthetic)")
+    p.add_argument("--videos", type=int, default=1, help="videos in the fresh world (default 1)")
+    p.add_argument("--frames", type=int, default=24, help="frames per video (default 24)")
+    p.add_argument("--size", type=_size, default=(128, 160), help="frame size HxW (default 128x160)")
+    p.add_argument("--seed", type=int, default=0, help="world seed (default 0: never used in training)")
+    p.add_argument("--runs", default=None, metavar="a,b",
+                   help="a subset of the runs vis,vss,vps,vos-mask,vos-box,vos-points,vos-scribble,pvos,refvos")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--no-overlay", action="store_true", help="no overlay videos")
+    p.add_argument("--quiet", action="store_true", help="only the table")
+
+
+def _demo_run(a: argparse.Namespace) -> None:
+    from univs.demo import run_demo
+
+    run_demo(a.out, a.checkpoint, a.videos, a.frames, a.size, a.seed,
+             None if a.runs is None else a.runs.split(","), a.device, not a.no_overlay, a.quiet)
+
+
 # --------------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, tuple[str, Command]] = {
+    "demo": ("the shipped model on all six tasks of a fresh synthetic video: overlays, native outputs, metrics",
+             (_demo_args, _demo_run)),
     "synth": ("write a synthetic video world in native dataset formats", (_synth_args, _synth_run)),
+    "segment": ("segment a video or a dataset split: prompts (vos, pvos, refvos) or classes (vis, vss, vps)",
+                (_segment_args, _segment_run)),
     "eval": ("score predictions with the official metrics", (_eval_args, _eval_run)),
     "train": ("train a model: the stages of a config file, resumable, on one or many processes",
               (_train_args, _train_run)),

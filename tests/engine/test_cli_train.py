@@ -15,7 +15,7 @@ from univs.engine import run_train
 from univs.engine import trainer as trainer_module
 from univs.errors import InputError
 
-from conftest import tiny_config
+from engine_configs import tiny_config
 
 STAGES = [{"clips": 1, "iterations": 5, "lr": 1.0e-3}]
 

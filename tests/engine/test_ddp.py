@@ -12,7 +12,7 @@ from safetensors import safe_open
 from univs import load
 from univs.engine.state import META_KEY
 
-from conftest import tiny_config
+from engine_configs import tiny_config
 
 STAGES = [{"clips": 1, "iterations": 3, "lr": 1.0e-3},
           {"clips": 2, "iterations": 2, "lr": 1.0e-3, "freeze": ["backbone"], "data": {"num_frames": 2}}]

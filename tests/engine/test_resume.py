@@ -11,7 +11,7 @@ from univs.engine import trainer as trainer_module
 from univs.engine.state import state_iteration
 from univs.errors import InputError
 
-from conftest import tiny_config
+from engine_configs import tiny_config
 
 # one stage of 2-frame clips with an EMA; checkpoints every 2 iterations; the epoch (4 batches)
 # ends inside the resumed part, the learning rate drops at iteration 3

@@ -16,7 +16,7 @@ from univs.engine.ema import ModelEMA
 from univs.engine.optim import BASE_LR, build_optimizer, freeze_parts, lr_factor
 from univs.engine.state import META_KEY
 
-from conftest import tiny_config
+from engine_configs import tiny_config
 
 STAGES = [
     {"clips": 1, "iterations": 2, "lr": 1.0e-3},
