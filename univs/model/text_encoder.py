@@ -109,10 +109,17 @@ class _TransformersTextEncoder(abc.ABC):
 
     def _load(self) -> None:
         from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         folder = str(self._folder())
-        self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = self._model_class().from_pretrained(folder, local_files_only=True)
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a local frozen load: no bar inside univs' own bars
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = self._model_class().from_pretrained(folder, local_files_only=True)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         self._model = model.to(self.device).eval().requires_grad_(False)
 
     @torch.no_grad()
