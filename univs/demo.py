@@ -38,7 +38,8 @@ from univs.checkpoint import DEFAULT_CHECKPOINT
 from univs.config import SynthConfig
 from univs.data.atomic import atomic_open
 from univs.data.formats import FORMAT_TASK, read_format, write_format
-from univs.data.prompt_simulation import box_region, click_region, scribble_region
+from univs.data.prompt_simulation import VISUAL_KINDS, click_region, scribble_region
+from univs.data.synth.categories import synth_categories
 from univs.data.synth import generate_world
 from univs.data.synth.views import task_view
 from univs.data.video import open_video, write_gif
@@ -85,10 +86,11 @@ GT_PATHS = {"davis": "davis", "viposeg": "viposeg/valid", "mevis": "mevis/train"
 
 
 def score(run: DemoRun, gt: Path, pred: Path) -> float:
-    """The run's metric of the predictions ``pred`` against the ground truth ``gt``."""
+    """The run's metric of the predictions ``pred`` against the ground truth ``gt`` (PVOS: every
+    category of the synthetic world in a seen group)."""
     if run.fmt != "viposeg":
         return BENCHMARKS[run.fmt](gt, pred, workers=1, quiet=True).metrics[run.metric]
-    categories = read_format(run.fmt, gt.parent).categories
+    categories = synth_categories()
     split = PvosSplit(thing_seen=frozenset(c for c in categories if categories[c].isthing), thing_unseen=frozenset(),
                       stuff_seen=frozenset(c for c in categories if not categories[c].isthing),
                       stuff_unseen=frozenset(), other_machine_unseen_videos=frozenset())
@@ -103,7 +105,7 @@ def prompt_of_kind(prompt: PromptInput, kind: str, rng: np.random.Generator) -> 
     if kind == "mask":
         return prompt
     if kind == "box":
-        ys, xs = np.nonzero(box_region(mask))
+        ys, xs = np.nonzero(mask)
         return PromptInput(prompt.frame, prompt.obj_id, box=(float(xs.min()), float(ys.min()),
                                                              float(xs.max() + 1), float(ys.max() + 1)))
     if kind == "points":
@@ -115,8 +117,8 @@ def prompt_of_kind(prompt: PromptInput, kind: str, rng: np.random.Generator) -> 
 
 
 def demo_job(job: VideoJob, kind: str, rng: np.random.Generator) -> VideoJob:
-    """``job`` with its mask prompts turned into ``kind`` prompts (other jobs unchanged)."""
-    if kind in ("mask", "text", "vocabulary"):
+    """``job`` with its mask prompts turned into ``kind`` prompts (text and vocabulary jobs unchanged)."""
+    if kind not in VISUAL_KINDS:
         return job
     job.prompts = [prompt_of_kind(p, kind, rng) for p in job.prompts]
     return job
@@ -188,8 +190,8 @@ def run_demo(out: str | Path = "univs-demo", checkpoint: str | None = None, vide
         if not quiet:
             print(f"{run.name}: {run.metric} {value:.3f}", flush=True)
     with atomic_open(out / "metrics.json", encoding="utf-8") as f:
-        json.dump({"checkpoint": checkpoint or DEFAULT_CHECKPOINT, "world": {"videos": videos, "frames": frames, "size": list(size),
-                                                            "seed": seed},
+        world = {"videos": videos, "frames": frames, "size": list(size), "seed": seed}
+        json.dump({"checkpoint": checkpoint or DEFAULT_CHECKPOINT, "world": world,
                    "seconds": round(time.perf_counter() - started, 1), "runs": report}, f, indent=1)
     print_table(report, out, time.perf_counter() - started)
     return report
