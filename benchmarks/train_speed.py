@@ -10,7 +10,8 @@ bf16 autocast on CUDA unless ``--fp32``. Presets whose text encoder has no weigh
 official 640-d RegionCLIP side) are timed with the offline MiniLM text side (384-d); the note says so.
 
     python benchmarks/train_speed.py [--presets tiny,r50 --stages 1,2,3 --size 384x640 --batch 2
-                                      --steps 10 --warmup 2 --device cuda --workers 2 --fp32]
+                                      --steps 10 --warmup 2 --device cuda --workers 2 --fp32
+                                      --mask-stride 2]
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ from univs.losses import SetCriterion
 from univs.model import build_model
 
 
-def preset_config(name: str):
-    """The preset's model config, its text side swapped for MiniLM when it needs absent weights."""
+def preset_config(name: str, mask_stride: int | None):
+    """The preset's model config (mask features at ``mask_stride`` when given), its text side
+    swapped for MiniLM when it needs absent weights."""
     cfg = model_preset(name)
+    if mask_stride is not None:
+        cfg = dataclasses.replace(cfg, pixel_decoder=dataclasses.replace(cfg.pixel_decoder, common_stride=mask_stride))
     note = ""
     if cfg.prompt_encoder.text.name != "minilm" and cfg.prompt_encoder.text.path is None:
         cfg = dataclasses.replace(cfg, prompt_encoder=dataclasses.replace(cfg.prompt_encoder, text=TextEncoderConfig()))
@@ -51,7 +55,7 @@ def peak_memory_gib(device: torch.device) -> float:
 
 def time_stage(preset: str, stage: int, args: argparse.Namespace, device: torch.device) -> tuple[float, float, str]:
     """(iterations per second, peak memory GiB, note) of ``stage`` for ``preset``."""
-    cfg, note = preset_config(preset)
+    cfg, note = preset_config(preset, args.mask_stride)
     spec = official_stages()[stage - 1]
     h, w = args.size
     world = DatasetSpec(task="vos", synth=SynthConfig(videos=args.videos, frames=16, size=(h, w), seed=0))
@@ -90,6 +94,7 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=4, help="synthetic videos to sample clips from")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--mask-stride", type=int, help="pixel decoder common_stride (default: the preset's)")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
     args = p.parse_args()
     args.size = tuple(int(v) for v in args.size.lower().split("x"))

@@ -133,7 +133,8 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
                    help="segment a whole benchmark split in its native layout (resumable; torchrun shards it)")
     p.add_argument("--split", default=None, help="--dataset: the split the format's reader takes")
     p.add_argument("--format", default=None,
-                   help="native format (default per task: davis, viposeg, refytvos, ytvis, vspw, vipseg)")
+                   help="native format (default: told from a --dataset's layout, else per task: davis, "
+                        "viposeg, refytvos, ytvis, vspw, vipseg)")
     p.add_argument("--mask", default=None, metavar="PNG|DIR",
                    help="prompt mask PNG of object ids on --frame, or a folder of PNGs named after their frames")
     p.add_argument("--frame", type=int, default=0, help="frame the prompt is on (default 0)")

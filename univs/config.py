@@ -282,7 +282,7 @@ class PixelDecoderConfig:
     dim_feedforward: int = 1024
     dropout: float = 0.0
     in_features: tuple[str, ...] = ("res3", "res4", "res5")
-    common_stride: int = 4
+    common_stride: int = 4  # stride of the mask features: 4 as official, or 2 on backbones with res1
 
 
 @dataclass

@@ -28,6 +28,7 @@ same command measures the model's quality on a larger fresh world (the model car
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ import numpy as np
 from univs.checkpoint import DEFAULT_CHECKPOINT
 from univs.config import SynthConfig
 from univs.data.atomic import atomic_open
-from univs.data.formats import FORMAT_TASK, read_format, write_format
+from univs.data.formats import FORMAT_TASK, write_format
 from univs.data.prompt_simulation import VISUAL_KINDS, click_region, scribble_region
 from univs.data.synth.categories import synth_categories
 from univs.data.synth import generate_world
@@ -45,11 +46,11 @@ from univs.data.synth.views import task_view
 from univs.data.video import open_video, write_gif
 from univs.errors import InputError
 from univs.evaluation import BENCHMARKS, PvosSplit, evaluate_viposeg
-from univs.inference.run import PromptInput, VideoJob, run_video
-from univs.inference.dataset import video_job
+from univs.inference.run import PromptInput, VideoJob
+from univs.inference.dataset import Shard, run_dataset
 from univs.inference.cli import load_segmenter
 from univs.inference.segmenter import VideoSegmenter
-from univs.inference.writers import JSON_OUTPUT, PredictionWriter
+from univs.inference.writers import JSON_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -137,21 +138,18 @@ def write_ground_truth(out: Path, cfg: SynthConfig, quiet: bool) -> None:
 
 def predict(segmenter: VideoSegmenter, run: DemoRun, gt_root: Path, pred: Path, overlay: Path | None,
             seed: int) -> int:
-    """Segment every video of the run's dataset into ``pred``; the first one also into an overlay
-    mp4 at ``overlay`` (and a GIF beside it). Returns the number of frames segmented."""
-    ds = read_format(run.fmt, gt_root)
+    """Segment every video of the run's dataset into ``pred`` (emptied first: the demo measures
+    afresh); the first one also into an overlay mp4 at ``overlay`` (and a GIF beside it). Returns
+    the number of frames segmented."""
+    if pred.is_dir():
+        shutil.rmtree(pred)
     rng = np.random.default_rng(seed)
-    names = sorted(v.name for v in ds.videos)
-    frames = 0
-    for k, i in enumerate(sorted(range(len(ds)), key=lambda i: ds.videos[i].name)):
-        job = demo_job(video_job(ds, i, run.task, run.fmt), run.prompt, rng)
-        with PredictionWriter(pred, run.fmt, overlay=overlay if k == 0 else None) as writer:
-            frames += run_video(segmenter, job, writer)
-    PredictionWriter(pred, run.fmt).finalize(names)
+    report = run_dataset(segmenter, gt_root, run.task, pred, fmt=run.fmt, quiet=True, shard=Shard(),
+                         prepare=lambda job: demo_job(job, run.prompt, rng), overlay=overlay)
     if overlay is not None:
         video = open_video(overlay)
         write_gif(overlay.with_suffix(".gif"), (video[t] for t in range(len(video))), video.fps)
-    return frames
+    return report.frames
 
 
 def run_demo(out: str | Path = "univs-demo", checkpoint: str | None = None, videos: int = 1,

@@ -70,3 +70,23 @@ def test_missing_frame_is_refused(world):
         zip_refytvos_submission(gt, pred, pred.parent / "x.zip")
     with pytest.raises(InputError, match="00005.png: missing file"):
         evaluate_refytvos(gt, pred, workers=1)
+
+
+@pytest.mark.parametrize("gt_arg", ["root", "meta"])
+def test_local_jf_in_the_datasets_own_layout(tmp_path, gt_arg):
+    """``train/Annotations`` + ``meta_expressions/train/meta_expressions.json``, as the dataset
+    ships (and ``univs synth`` writes it): expression masks drawn from the GT score J&F 1."""
+    from univs.config import SynthConfig
+    from univs.data.formats import read_format, write_format
+    from univs.data.formats.refytvos import write_expression_masks
+    from univs.data.synth import generate_world
+    from univs.data.synth.views import task_view
+
+    root, pred = tmp_path / "refytvos", tmp_path / "pred"
+    write_format("refytvos", task_view(generate_world(SynthConfig(videos=2, frames=4, size=(48, 64), seed=3)),
+                                       "refvos"), root)
+    write_expression_masks(read_format("refytvos", root), pred)
+    gt = root if gt_arg == "root" else root / "meta_expressions" / "train" / "meta_expressions.json"
+    r = evaluate_refytvos(gt, pred, workers=1)
+    assert r.metrics == {"J&F": 1.0, "J": 1.0, "F": 1.0}
+    assert main(["eval", "--task", "refvos", "--gt", str(gt), "--pred", str(pred), "--quiet"]) == 0

@@ -55,7 +55,7 @@ def test_dataset_run_is_scored_by_univs_eval(task, seg, overfit, tmp_path, capsy
     fmt, gt_sub, pred_sub, metric, least = CASES[task]
     root = write_split(overfit.world, fmt, task, tmp_path / fmt)
     out = tmp_path / "pred"
-    report = run_dataset(seg, root, task, out, fmt=fmt, quiet=True)
+    report = run_dataset(seg, root, task, out, quiet=True)  # the format told from the layout (MeViS here)
     assert (report.processed, report.complete) == (1, True)
     result = evaluate(task, root / gt_sub, out / pred_sub, tmp_path)
     if task == "refvos":

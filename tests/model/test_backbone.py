@@ -66,18 +66,18 @@ SMALL_SWIN = BackboneConfig(name="swin", pretrained=False, embed_dim=32, depths=
                             num_heads=(1, 2, 4, 8), window_size=7, drop_path_rate=0.1)
 
 
-@pytest.mark.parametrize("cfg", [
-    BackboneConfig(name="efficientnet_lite0", pretrained=False),
-    BackboneConfig(name="resnet50", pretrained=False),
-    SMALL_SWIN,
+@pytest.mark.parametrize(("cfg", "names"), [
+    (BackboneConfig(name="efficientnet_lite0", pretrained=False), ["res1", "res2", "res3", "res4", "res5"]),
+    (BackboneConfig(name="resnet50", pretrained=False), ["res1", "res2", "res3", "res4", "res5"]),
+    (SMALL_SWIN, ["res2", "res3", "res4", "res5"]),
 ], ids=["efficientnet", "resnet50", "swin"])
 @pytest.mark.parametrize("size", [(64, 64), (70, 101)])
-def test_features_at_strides_4_to_32_for_any_size(cfg, size):
+def test_features_at_strides_2_or_4_to_32_for_any_size(cfg, names, size):
     torch.manual_seed(0)
     backbone = build_backbone(cfg).eval()
     with torch.no_grad():
         feats = backbone(torch.randn(2, 3, *size))
-    assert list(feats) == ["res2", "res3", "res4", "res5"]
+    assert list(feats) == names == list(backbone.strides)
     assert backbone.size_divisibility == 32
     for name, f in feats.items():
         s = backbone.strides[name]

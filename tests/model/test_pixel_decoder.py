@@ -110,3 +110,27 @@ def test_bfloat16_autocast_runs_the_decoder_in_float32():
     assert torch.isfinite(mixed.mask_features).all()
     for k in feats:
         assert torch.isfinite(low_feats[k].float()).all()
+
+
+def test_common_stride_2_adds_a_res1_level_and_keeps_the_official_names():
+    torch.manual_seed(0)
+    fine = dict(CHANNELS, res1=16)
+    stride4 = build_pixel_decoder(SMALL, fine)
+    stride2 = build_pixel_decoder(PixelDecoderConfig(**{**SMALL.__dict__, "common_stride": 2}), fine).eval()
+    assert {k for k in stride4.state_dict() if k.startswith(("adapter", "layer"))} == {
+        "adapter_1.weight", "adapter_1.norm.weight", "adapter_1.norm.bias",
+        "layer_1.weight", "layer_1.norm.weight", "layer_1.norm.bias"}
+    new = set(stride2.state_dict()) - set(stride4.state_dict())
+    assert new == {k.replace("_1", "_0") for k in stride4.state_dict() if k.startswith(("adapter", "layer"))}
+    feats = fake_features(2, 72, 100)
+    feats["res1"] = torch.randn(2, 16, 36, 50)
+    with torch.no_grad():
+        out = stride2(feats)
+        changed = stride2(dict(feats, res1=feats["res1"] + 1.0))
+    assert out.mask_features.shape == (2, 32, 36, 50)
+    assert not torch.allclose(out.mask_features, changed.mask_features)
+
+
+def test_common_stride_2_needs_a_backbone_with_stride_2_features():
+    with pytest.raises(ValueError, match="common_stride 2.*strides \\[4, 8, 16, 32\\]"):
+        build_pixel_decoder(PixelDecoderConfig(**{**SMALL.__dict__, "common_stride": 2}), CHANNELS)

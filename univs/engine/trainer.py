@@ -84,10 +84,11 @@ def seed_rank(seed: int, stage: int, rank: int) -> None:
     np.random.seed(value)
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:
-    """``model.load_state_dict(state)`` (strict); a mismatch is an InputError naming ``path``."""
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path,
+              strict: bool = True) -> None:
+    """``model.load_state_dict(state, strict)``; a mismatch is an InputError naming ``path``."""
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state, strict=strict)
     except RuntimeError as e:
         detail = " ".join(str(e).split())
         raise InputError(f"{what} does not fit the config's model ({detail[:300]})", path) from None
@@ -96,6 +97,19 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str, path:
 def load_weights(model: nn.Module, path: Path) -> None:
     """Load the weights of the univs checkpoint at ``path`` into ``model`` (same architecture)."""
     load_into(model, load_model(path).state_dict(), "the checkpoint's model", path)
+
+
+def load_init_weights(model: nn.Module, path: Path) -> list[str]:
+    """Load the univs checkpoint at ``path`` into ``model``, which may extend its architecture
+    (e.g. stride-2 mask features on a stride-4 model): tensors the checkpoint lacks keep their
+    initialisation and are returned; any other mismatch is an InputError naming ``path``."""
+    state = load_model(path).state_dict()
+    unexpected = sorted(set(state) - set(model.state_dict()))
+    if unexpected:
+        raise InputError(f"the checkpoint's model does not fit the config's model ({len(unexpected)} tensors "
+                         f"the config's model lacks, e.g. {', '.join(unexpected[:3])})", path)
+    load_into(model, state, "the checkpoint's model", path, strict=False)
+    return sorted(set(model.state_dict()) - set(state))
 
 
 class Trainer:
@@ -163,8 +177,9 @@ class Trainer:
             load_weights(model, previous)
             self.feedback.message(f"stage {stage}: starting from {previous}")
         elif first and self.cfg.init:
-            load_weights(model, Path(self.cfg.init))
-            self.feedback.message(f"stage {stage}: starting from {self.cfg.init}")
+            new = load_init_weights(model, Path(self.cfg.init))
+            self.feedback.message(f"stage {stage}: starting from {self.cfg.init}"
+                                  + (f" ({len(new)} new tensors initialised, e.g. {new[0]})" if new else ""))
         elif stage > 1:
             self.feedback.message(f"stage {stage}: no stage {stage - 1} weights in {self.run.root}; "
                                   "starting from the preset's initialisation")

@@ -20,8 +20,9 @@ with ``tools/metrics.py`` (the DAVIS J and F of :mod:`univs.evaluation.jf`):
 **Ref-YouTube-VOS** is scored only by its CodaLab server. :func:`zip_refytvos_submission` zips
 ``Annotations/<video>/<exp_id>/<frame>.png`` as the server expects (ReferFormer's
 ``inference_ytvos.py`` layout: 8-bit 0/255 PNGs). Where ground-truth masks are available locally
-(``Annotations/<video>/<frame>.png`` palette PNGs beside ``meta_expressions.json``, whose
-expressions carry ``obj_id``), :func:`evaluate_refytvos` gives the MeViS per-expression J&F over
+(``Annotations/<video>/<frame>.png`` palette PNGs beside ``meta_expressions.json``, or the
+dataset's own ``<split>/Annotations/`` beside ``meta_expressions/<split>/``; expressions carry
+``obj_id``), :func:`evaluate_refytvos` gives the MeViS per-expression J&F over
 them — a local proxy, not the server's score.
 """
 
@@ -203,9 +204,26 @@ def evaluate_mevis(gt: str | Path, pred: str | Path, workers: int | None = None,
 
 
 def _meta_path(gt: str | Path) -> Path:
-    """``GT`` itself when it is the meta JSON, else ``GT/meta_expressions.json``."""
+    """``GT`` itself when it is the meta JSON; else ``GT/meta_expressions.json``; else, at a
+    dataset root, the train split's ``GT/meta_expressions/train/meta_expressions.json`` (the only
+    split with masks)."""
     gt = Path(gt)
-    return gt if gt.suffix == ".json" else gt / "meta_expressions.json"
+    if gt.suffix == ".json":
+        return gt
+    root_train = gt / "meta_expressions" / "train" / "meta_expressions.json"
+    return root_train if not (gt / "meta_expressions.json").exists() and root_train.is_file() else gt / "meta_expressions.json"
+
+
+def _annotations_root(meta_path: Path) -> Path:
+    """The ground-truth palette PNGs of a meta JSON: ``Annotations/`` beside it, or, in the
+    dataset's own layout (``meta_expressions/<split>/meta_expressions.json``), ``<split>/Annotations/``
+    under the root (the first that exists; the first when neither does)."""
+    beside = meta_path.parent / "Annotations"
+    if meta_path.parent.parent.name == "meta_expressions":
+        official = meta_path.parent.parent.parent / meta_path.parent.name / "Annotations"
+        if official.is_dir() and not beside.is_dir():
+            return official
+    return beside
 
 
 def _refytvos_meta(gt: Path) -> tuple[Path, dict]:
@@ -214,15 +232,15 @@ def _refytvos_meta(gt: Path) -> tuple[Path, dict]:
 
 
 def refytvos_has_masks(gt: str | Path) -> bool:
-    """Whether ground-truth masks (``Annotations/`` beside ``meta_expressions.json``) are present."""
-    return (_meta_path(gt).parent / "Annotations").is_dir()
+    """Whether ground-truth masks (see :func:`_annotations_root`) are present."""
+    return _annotations_root(_meta_path(gt)).is_dir()
 
 
 def evaluate_refytvos(gt: str | Path, pred: str | Path, workers: int | None = None, quiet: bool = True) -> EvalResult:
     """MeViS-style per-expression J&F over local Ref-YouTube-VOS ground truth (a proxy score)."""
     gt, pred = Path(gt), Path(pred)
     meta_path, videos = _refytvos_meta(gt)
-    ann_root = meta_path.parent / "Annotations"
+    ann_root = _annotations_root(meta_path)
     if not ann_root.is_dir():
         raise InputError("Ref-YouTube-VOS is scored only by its server: no local Annotations/ here; "
                          "use --submission OUT.zip to package the predictions", ann_root)

@@ -45,11 +45,11 @@ def _detect_refvos(gt: Path) -> str:
         return "refdavis"
     if (gt / "mask_dict.json").is_file():
         return "mevis"
-    if gt.suffix == ".json" or (gt / "meta_expressions.json").is_file():
+    if gt.suffix == ".json" or (gt / "meta_expressions.json").is_file() or (gt / "meta_expressions").is_dir():
         return "refytvos"
     raise InputError("cannot tell the RefVOS benchmark from this layout (expected Annotations_unsupervised/ "
-                     "for Ref-DAVIS, mask_dict.json for MeViS, meta_expressions.json for Ref-YouTube-VOS); "
-                     "pass --protocol", gt)
+                     "for Ref-DAVIS, mask_dict.json for MeViS, meta_expressions.json or meta_expressions/ for "
+                     "Ref-YouTube-VOS); pass --protocol", gt)
 
 
 def resolve_benchmark(task: str, gt: str | Path, protocol: str | None = None) -> str:

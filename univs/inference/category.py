@@ -68,7 +68,7 @@ class CategoryTarget:
 
 @dataclass
 class Detections:
-    """Detections of one frame after NMS, best first. logits: (M, H4, W4) full stride-4 logits;
+    """Detections of one frame after NMS, best first. logits: (M, H4, W4) full logits at the mask stride;
     reid: (M, D); class_logits: (M, C); class_id, score: (M,); stuff: (M,) bool."""
 
     logits: torch.Tensor

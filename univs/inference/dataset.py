@@ -1,7 +1,8 @@
 """Whole benchmark splits through a segmenter: ``univs segment --dataset ROOT --task T --out DIR``.
 
-The split is read in its native layout by :func:`univs.data.formats.read_format` (format ``fmt``,
-by default the task's usual benchmark: DAVIS for VOS, VIPOSeg for PVOS, Ref-YouTube-VOS for
+The split is read in its native layout by :func:`univs.data.formats.read_format` (format ``fmt``;
+by default the one its layout shows, :func:`univs.data.formats.detect_format`, else the task's
+usual benchmark: DAVIS for VOS, VIPOSeg for PVOS, Ref-YouTube-VOS for
 RefVOS, YouTube-VIS for VIS, VIPSeg for VPS, VSPW for VSS) and each video becomes a
 :class:`~univs.inference.run.VideoJob`, as the benchmark's protocol poses it:
 
@@ -25,12 +26,13 @@ of a complete split only rewrites that file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from univs.data.formats import FORMAT_NAMES, FORMAT_TASK, read_format
+from univs.data.formats import FORMAT_NAMES, FORMAT_TASK, detect_format, read_format
 from univs.data.types import VideoDataset, VideoRecord
 from univs.errors import InputError
 from univs.inference.run import PromptInput, VideoJob, run_video
@@ -73,9 +75,11 @@ class DatasetReport:
     complete: bool
 
 
-def dataset_format(task: str, fmt: str | None) -> str:
-    """The native format a ``task`` split is read (and written) in: ``fmt``, or the task's default."""
-    fmt = DEFAULT_FORMAT[task] if fmt is None else fmt
+def dataset_format(task: str, fmt: str | None, root: str | Path) -> str:
+    """The native format a ``task`` split at ``root`` is read (and written) in: ``fmt``, else the
+    one its layout shows (:func:`~univs.data.formats.detect_format`), else the task's default."""
+    if fmt is None:
+        fmt = detect_format(root, task) or DEFAULT_FORMAT[task]
     if fmt not in FORMAT_NAMES or FORMAT_TASK[fmt] == "image":
         video = [n for n in FORMAT_NAMES if FORMAT_TASK[n] != "image"]
         raise InputError(f"unknown video dataset format {fmt!r}; known: {', '.join(video)}")
@@ -128,10 +132,13 @@ def video_job(ds: VideoDataset, index: int, task: str, fmt: str) -> VideoJob:
 
 def run_dataset(segmenter: VideoSegmenter, root: str | Path, task: str, out: str | Path, fmt: str | None = None,
                 split: str | None = None, raw: bool = False, quiet: bool = False,
-                shard: Shard | None = None) -> DatasetReport:
+                shard: Shard | None = None, prepare: Callable[[VideoJob], VideoJob] | None = None,
+                overlay: str | Path | None = None) -> DatasetReport:
     """Segment every video of the split at ``root`` into ``out`` (resumable, sharded; see the module
-    docstring). ``split`` is passed to the format's reader when given."""
-    fmt = dataset_format(task, fmt)
+    docstring). ``split`` is passed to the format's reader when given; ``prepare`` rewrites each
+    video's job before it runs (e.g. other prompt kinds); ``overlay``: an overlay video of the
+    split's first video (by name) is written there when that video runs."""
+    fmt = dataset_format(task, fmt, root)
     shard = Shard.from_env() if shard is None else shard
     ds = read_format(fmt, root, **({} if split is None else {"split": split}))
     if not len(ds):
@@ -146,6 +153,12 @@ def run_dataset(segmenter: VideoSegmenter, root: str | Path, task: str, out: str
     frames = 0
     with PredictionWriter(out, fmt, raw=raw) as writer:
         for i in tqdm(todo, desc=f"{fmt} videos", unit="video", disable=quiet, position=0):
-            frames += run_video(segmenter, video_job(ds, i, task, fmt), writer, quiet=quiet, position=1)
+            job = video_job(ds, i, task, fmt)
+            job = job if prepare is None else prepare(job)
+            if overlay is not None and i == order[0]:
+                with PredictionWriter(out, fmt, raw=raw, overlay=overlay) as first:
+                    frames += run_video(segmenter, job, first, quiet=quiet, position=1)
+            else:
+                frames += run_video(segmenter, job, writer, quiet=quiet, position=1)
         complete = writer.finalize(names)
     return DatasetReport(len(names), len(mine), len(todo), len(mine) - len(todo), frames, complete)

@@ -35,7 +35,7 @@ from univs.model.univs_model import UniVS
 class StreamPredictions:
     """One query stream's predictions on the newest frame of the window.
 
-    logits: (Q, h4, w4) stride-4 mask logits (float32); reid: (Q, D) L2-normalised embeddings;
+    logits: (Q, h4, w4) mask logits at the mask stride (float32); reid: (Q, D) L2-normalised embeddings;
     class_logits: (Q, C) or None (no vocabulary); expr: (Q,) RefVOS expression logits or None.
     """
 
@@ -86,6 +86,11 @@ class FrameEngine:
         self.class_embeddings = class_embeddings
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self._cache: deque[tuple[int, ImageFeatures]] = deque(maxlen=cfg.clip_frames)
+
+    @property
+    def mask_stride(self) -> int:
+        """Stride of the model's mask logits (its pixel decoder's ``common_stride``)."""
+        return self.model.cfg.pixel_decoder.common_stride
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA when ``cfg.amp``, nothing on CPU."""

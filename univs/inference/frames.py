@@ -6,7 +6,7 @@ and camera indices (:class:`CameraFrames`, read in order through OpenCV).
 
 Processing size (architecture.md §6a: the official R50 runs at short side 640): a frame whose
 short side exceeds ``InferenceConfig.short_side`` is shrunk to it, aspect kept; the model pads it
-to a multiple of 32 itself. Mask logits come out at stride 4 of the padded frame and are resized to
+to a multiple of 32 itself. Mask logits come out at the mask stride (4, or 2) of the padded frame and are resized to
 the processing size (memory pools, IoUs) or to the original size (results), so masks are always
 returned at the size the frames came in.
 """
@@ -28,7 +28,6 @@ from univs.data.video import DEFAULT_FPS, open_video
 from univs.errors import InputError
 from univs.model.univs_model import SIZE_DIVISIBILITY
 
-MASK_STRIDE = 4
 """Stride of the decoder's mask logits relative to the padded input."""
 
 Source = str | Path | np.ndarray | Sequence[np.ndarray] | FrameSource | int  # or an open CameraFrames
@@ -122,21 +121,23 @@ def processing_size(size: tuple[int, int], short_side: int | None) -> tuple[int,
 
 @dataclass(frozen=True)
 class Geometry:
-    """Original frame size (H, W) ↔ processing size (h, w) ↔ stride-4 logits of the padded frame."""
+    """Original frame size (H, W) ↔ processing size (h, w) ↔ mask logits of the padded frame at
+    ``mask_stride`` (the model's ``pixel_decoder.common_stride``)."""
 
     original: tuple[int, int]
     processing: tuple[int, int]
+    mask_stride: int
 
     @classmethod
-    def of(cls, size: tuple[int, int], short_side: int | None) -> "Geometry":
-        return cls((int(size[0]), int(size[1])), processing_size(size, short_side))
+    def of(cls, size: tuple[int, int], short_side: int | None, mask_stride: int) -> "Geometry":
+        return cls((int(size[0]), int(size[1])), processing_size(size, short_side), mask_stride)
 
     @property
     def logits_size(self) -> tuple[int, int]:
-        """(h4, w4) of the mask logits: the padded processing size / 4."""
+        """(h4, w4) of the mask logits: the padded processing size / mask_stride."""
         h, w = self.processing
         pad = SIZE_DIVISIBILITY
-        return math.ceil(h / pad) * pad // MASK_STRIDE, math.ceil(w / pad) * pad // MASK_STRIDE
+        return math.ceil(h / pad) * pad // self.mask_stride, math.ceil(w / pad) * pad // self.mask_stride
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -156,7 +157,7 @@ class Geometry:
     @property
     def valid_logits_size(self) -> tuple[int, int]:
         """(h4, w4) of the logits that cover the processing frame (the rest is padding)."""
-        return math.ceil(self.processing[0] / MASK_STRIDE), math.ceil(self.processing[1] / MASK_STRIDE)
+        return math.ceil(self.processing[0] / self.mask_stride), math.ceil(self.processing[1] / self.mask_stride)
 
     def mask_to_processing(self, mask: np.ndarray, device: torch.device) -> torch.Tensor:
         """(H, W) bool at the original size → (h, w) bool at the processing size (nearest)."""
@@ -175,11 +176,11 @@ class Geometry:
         return xy * xy.new_tensor([sx, sy])
 
     def logits_to(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(K, h4, w4) stride-4 logits → (K, *size) logits of the processing frame resized to ``size``."""
+        """(K, h4, w4) logits at mask_stride → (K, *size) logits of the processing frame resized to ``size``."""
         h4, w4 = logits.shape[-2:]
         if logits.shape[0] == 0:
             return logits.new_zeros(0, *size).float()
-        up = F.interpolate(logits[None].float(), size=(h4 * MASK_STRIDE, w4 * MASK_STRIDE), mode="bilinear",
+        up = F.interpolate(logits[None].float(), size=(h4 * self.mask_stride, w4 * self.mask_stride), mode="bilinear",
                            align_corners=False)[0]
         up = up[:, : self.processing[0], : self.processing[1]]
         if tuple(size) == self.processing:

@@ -102,7 +102,8 @@ class VideoSegmenter:
         task = check_task(task, CATEGORY_TASKS)
         names, stuff_names = check_vocabulary(vocabulary, stuff)
         frames = open_source(source)
-        geometry = Geometry.of(tuple(frames.size), self.task_config(task).short_side)
+        geometry = Geometry.of(tuple(frames.size), self.task_config(task).short_side,
+                               self.model.cfg.pixel_decoder.common_stride)
         return CategoryRun(frames, self._category_tracker(task, names, stuff_names, geometry), names)
 
     def stream(self, task: str = "vis", vocabulary: Sequence[str] | None = None, stuff: Sequence[str] = ()
@@ -119,4 +120,4 @@ class VideoSegmenter:
         else:
             def make(geometry: Geometry) -> PromptTracker:
                 return PromptTracker(self._engine(task, cfg), geometry, cfg)
-        return LiveStream(task, make, cfg.short_side)
+        return LiveStream(task, make, cfg.short_side, self.model.cfg.pixel_decoder.common_stride)

@@ -74,7 +74,7 @@ class Session:
     def __init__(self, source: Source, engine: FrameEngine, cfg: InferenceConfig):
         self._source = open_source(source)
         self._length = source_length(self._source)
-        self.geometry = Geometry.of(tuple(self._source.size), cfg.short_side)
+        self.geometry = Geometry.of(tuple(self._source.size), cfg.short_side, engine.mask_stride)
         self._engine = engine
         self._tracker = PromptTracker(engine, self.geometry, cfg)
         self._pending: dict[int, dict[int, Prompt]] = {}

@@ -75,10 +75,11 @@ class LiveStream:
     """
 
     def __init__(self, task: str, make_tracker: Callable[[Geometry], CategoryTracker | PromptTracker],
-                 short_side: int | None):
+                 short_side: int | None, mask_stride: int):
         self.task = task
         self._make_tracker = make_tracker
         self._short_side = short_side
+        self._mask_stride = mask_stride
         self._tracker: CategoryTracker | PromptTracker | None = None
         self._next = 0
         self._prompts: dict[int, dict] = {}
@@ -110,7 +111,7 @@ class LiveStream:
         """Process one (H, W, 3) uint8 RGB frame and return its result."""
         frame = check_frame(frame, f"live frame {self._next}")
         if self._tracker is None:
-            self._tracker = self._make_tracker(Geometry.of(frame.shape[:2], self._short_side))
+            self._tracker = self._make_tracker(Geometry.of(frame.shape[:2], self._short_side, self._mask_stride))
         t = self._next
         if isinstance(self._tracker, CategoryTracker):
             result = self._tracker.step(t, frame)

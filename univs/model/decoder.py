@@ -35,7 +35,7 @@ over each stream (the same result as one masked call; it makes the separation ex
 and skips the blocked Q·T × K·T products).
 
 **Heads** (after ``decoder_norm``, shared by both streams, after every layer and before the
-first): mask logits = ``mask_embed(q)`` · mask features per frame (stride 4); class logits =
+first): mask logits = ``mask_embed(q)`` · mask features per frame (stride 4, or 2); class logits =
 cos(``vis2text_projection(q)``, text embedding of each name) averaged over frames × exp(``cls_temp``)
 (any vocabulary); expression score of a prompt query = ⟨mean over frames of
 ``vis2text_projection(q)``, its sentence feature⟩ / D (the official training scale); re-id

@@ -11,8 +11,13 @@ arXiv 2112.01527 §3.2 / App. A; UniVS arXiv 2402.18115 §3.1; architecture.md �
    position = 2-D sine encoding of the level + its level embedding.
 3. FPN step to stride 4: ``adapter_1`` (1×1 conv + GN) on res2, plus the upsampled 1/8 output,
    then ``layer_1`` (3×3 conv + GN + ReLU); ``mask_features``: 1×1 conv to mask_dim.
+   At ``common_stride`` 2 (not in the official models) a further step on the backbone's stride-2
+   ``res1`` (``adapter_0`` / ``layer_0``) gives stride-2 mask features: on a 128×160 frame a
+   median synthetic object covers about 16 stride-4 cells, and a perfect stride-4 mask upsampled
+   reaches only J 0.83 against J 0.93 at stride 2. Levels are named by stride (``adapter_k`` at
+   stride 2^(k+1)), so official weight names do not depend on the setting.
 
-Output: ``ImageFeatures(mask_features (N, mask_dim, H/4, W/4), multi_scale=[1/32, 1/16, 1/8]
+Output: ``ImageFeatures(mask_features (N, mask_dim, H/s, W/s), s = common_stride, multi_scale=[1/32, 1/16, 1/8]
 each (N, D, h, w))`` — the encoder outputs, as Mask2Former feeds its transformer decoder.
 As in the official code the module runs in the float precision of its weights with autocast
 turned off (deformable sampling locations need more than 8 mantissa bits).
@@ -116,6 +121,11 @@ class MSDeformAttnTransformer(nn.Module):
                 for m, (h, w) in zip(memory.split(sizes.tolist(), dim=1), shapes)]
 
 
+def _level(stride: int) -> int:
+    """FPN level name of a stride: ``adapter_1`` / ``layer_1`` at stride 4, ``_0`` at stride 2."""
+    return stride.bit_length() - 2
+
+
 def _c2_xavier(conv: nn.Conv2d) -> None:
     """detectron2's ``c2_xavier_fill``: kaiming-uniform (a=1) weight, zero bias."""
     nn.init.kaiming_uniform_(conv.weight, a=1)
@@ -124,7 +134,7 @@ def _c2_xavier(conv: nn.Conv2d) -> None:
 
 
 class MSDeformAttnPixelDecoder(nn.Module):
-    """Backbone features {res2..res5} → :class:`ImageFeatures` (see the module docstring).
+    """Backbone features {res1..res5} → :class:`ImageFeatures` (see the module docstring).
 
     in_channels: backbone channels per feature name (e.g. ``backbone.out_channels``).
     """
@@ -133,6 +143,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
         super().__init__()
         d = cfg.conv_dim
         strides = {k: FEATURE_STRIDES[k] for k in in_channels}
+        if cfg.common_stride not in strides.values():
+            raise ValueError(f"pixel_decoder.common_stride {cfg.common_stride}: the backbone has features at "
+                             f"strides {sorted(strides.values())} only")
         self.transformer_features = sorted(cfg.in_features, key=strides.__getitem__, reverse=True)
         finest = min(strides[k] for k in cfg.in_features)
         self.fpn_features = sorted((k for k in in_channels if cfg.common_stride <= strides[k] < finest),
@@ -145,8 +158,8 @@ class MSDeformAttnPixelDecoder(nn.Module):
             self.input_proj.append(proj)
         self.transformer = MSDeformAttnTransformer(d, cfg.nheads, cfg.enc_layers, cfg.dim_feedforward,
                                                    cfg.dropout, len(self.transformer_features), cfg.npoints)
-        # FPN levels are numbered from the finest (adapter_1 / layer_1 at the common stride)
-        for k, name in enumerate(reversed(self.fpn_features), start=1):
+        for name in self.fpn_features:
+            k = _level(strides[name])
             lateral = Conv2dNorm(in_channels[name], d, kernel_size=1, bias=False, norm=nn.GroupNorm(GROUPS, d))
             output = Conv2dNorm(d, d, kernel_size=3, padding=1, bias=False, norm=nn.GroupNorm(GROUPS, d),
                                 activation=F.relu)
@@ -158,15 +171,15 @@ class MSDeformAttnPixelDecoder(nn.Module):
         _c2_xavier(self.mask_features)
 
     def forward(self, features: dict[str, torch.Tensor]) -> ImageFeatures:
-        """features: {res2: (N, C2, H/4, W/4), ..., res5: (N, C5, H/32, W/32)} → ImageFeatures."""
+        """features: {res1: (N, C1, H/2, W/2), ..., res5: (N, C5, H/32, W/32)} → ImageFeatures."""
         dtype = self.mask_features.weight.dtype
         device_type = self.mask_features.weight.device.type
         with torch.autocast(device_type=device_type, enabled=False):
             srcs = [proj(features[name].to(dtype)) for proj, name in zip(self.input_proj, self.transformer_features)]
             outs = self.transformer(srcs)
             y = outs[-1]
-            for i, name in enumerate(self.fpn_features):
-                k = len(self.fpn_features) - i
+            for name in self.fpn_features:
+                k = _level(FEATURE_STRIDES[name])
                 lateral = getattr(self, f"adapter_{k}")(features[name].to(dtype))
                 y = lateral + F.interpolate(y, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
                 y = getattr(self, f"layer_{k}")(y)

@@ -21,7 +21,7 @@ STREAM_GROUNDING = 2  # text (RefVOS)
 class ImageFeatures:
     """Per-frame output of backbone + pixel decoder.
 
-    mask_features: (N, D, H/4, W/4)
+    mask_features: (N, D, H/s, W/s), s = the pixel decoder's common_stride (4, or 2)
     multi_scale: 3 levels ordered (1/32, 1/16, 1/8), each (N, D, h_l, w_l)
     """
 

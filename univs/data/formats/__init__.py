@@ -66,6 +66,36 @@ def _lookup(name: str) -> tuple[str, Callable[..., VideoDataset], Callable[..., 
     return _FORMATS[name]
 
 
+SPLITS = ("train", "valid", "val", "test")
+
+
+def detect_format(root: str | Path, task: str) -> str | None:
+    """The format of the ``task`` dataset under ``root`` told from its layout, where the task has
+    several (VOS: DAVIS ``ImageSets/`` vs YouTube-VOS ``<split>/meta.json``; RefVOS: Ref-YouTube-VOS
+    ``meta_expressions/``, Ref-DAVIS ``davis_text_annotations/``, MeViS
+    ``<split>/meta_expressions.json``; VIS: OVIS ``annotations_<split>.json`` vs YouTube-VIS); None
+    when the layout does not say."""
+    root = Path(root)
+    if task == "vos":
+        if (root / "ImageSets").is_dir():
+            return "davis"
+        if any((root / s / "meta.json").is_file() for s in SPLITS):
+            return "ytvos"
+    elif task == "refvos":
+        if (root / "meta_expressions").is_dir():
+            return "refytvos"
+        if (root / "davis_text_annotations").is_dir():
+            return "refdavis"
+        if any((root / s / "meta_expressions.json").is_file() for s in SPLITS):
+            return "mevis"
+    elif task == "vis":
+        if any(root.glob("annotations_*.json")):
+            return "ovis"
+        if any(root.glob("*.json")) or any((root / s / "instances.json").is_file() for s in SPLITS):
+            return "ytvis"
+    return None
+
+
 def write_format(name: str, dataset: VideoDataset, root: str | Path, **kwargs: Any) -> None:
     """Write ``dataset`` under ``root`` in format ``name`` (keyword options: the writer's, e.g. ``split``)."""
     _lookup(name)[2](dataset, Path(root), **kwargs)
@@ -77,7 +107,7 @@ def read_format(name: str, root: str | Path, **kwargs: Any) -> VideoDataset:
 
 
 __all__ = [
-    "FORMAT_NAMES", "FORMAT_TASK", "MaskPrompt", "first_appearance", "read_format", "read_prompt_masks",
+    "FORMAT_NAMES", "FORMAT_TASK", "MaskPrompt", "detect_format", "first_appearance", "read_format", "read_prompt_masks",
     "write_format", "read_coco", "read_coco_panoptic", "read_davis", "read_mevis", "read_refcoco",
     "read_refdavis", "read_refytvos", "read_viposeg", "read_vipseg", "read_vspw", "read_ytvis",
     "read_ytvis_json", "read_ytvis_results", "read_ytvos", "write_coco", "write_coco_panoptic",

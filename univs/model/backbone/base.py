@@ -7,12 +7,15 @@ import abc
 import torch
 from torch import nn
 
-FEATURE_STRIDES = {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
+# res1 (stride 2) is offered by backbones with a stride-2 stage; the pixel decoder reads it only at
+# common_stride 2, for finer mask features on small objects.
+FEATURE_STRIDES = {"res1": 2, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
 
 
 class Backbone(nn.Module, abc.ABC):
     """Image encoder: ``forward(images (N, 3, H, W) normalised) -> {res2..res5: (N, C_k, h_k, w_k)}``
-    at strides 4, 8, 16, 32 (h_k = ceil(H / stride) for any H, W: backbones pad internally).
+    at strides 4, 8, 16, 32 (h_k = ceil(H / stride) for any H, W: backbones pad internally), plus
+    ``res1`` at stride 2 where the backbone has one.
 
     out_channels: channels per feature; strides: stride per feature; size_divisibility: inputs
     padded to a multiple of it give exactly H / stride (callers pad batches to it).
@@ -23,7 +26,7 @@ class Backbone(nn.Module, abc.ABC):
     def __init__(self, out_channels: dict[str, int]):
         super().__init__()
         self.out_channels = dict(out_channels)
-        self.strides = dict(FEATURE_STRIDES)
+        self.strides = {name: FEATURE_STRIDES[name] for name in out_channels}
 
     @abc.abstractmethod
     def stages(self) -> list[list[nn.Module]]:

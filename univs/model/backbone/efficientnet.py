@@ -8,7 +8,7 @@ the weights load one to one. The classifier head (``_conv_head``, ``_bn1``, ``_f
 
 Stages (repeats, kernel, stride, expansion, channels): (1,3,1,1,16) (2,3,2,6,24) (2,5,2,6,40)
 (3,3,2,6,80) (3,5,1,6,112) (4,5,2,6,192) (1,3,1,6,320) after a 3×3 stride-2 stem of 32 channels;
-res2..res5 are the outputs of blocks 2, 4, 10, 15: 24, 40, 112, 320 channels at strides 4..32.
+res1..res5 are the outputs of blocks 0, 2, 4, 10, 15: 16, 24, 40, 112, 320 channels at strides 2..32.
 
 Input: the network was trained on RGB (0..255) scaled as (x − 127) / 128, so the ``tiny`` preset
 normalises frames with mean 127 and std 128 (with the ImageNet mean/std of the other presets
@@ -31,7 +31,7 @@ BN_EPS = 1e-3
 LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
 STEM_CHANNELS = 32
-FEATURE_BLOCKS = {"res2": 2, "res3": 4, "res4": 10, "res5": 15}
+FEATURE_BLOCKS = {"res1": 0, "res2": 2, "res3": 4, "res4": 10, "res5": 15}
 """Index of the block whose output is each feature."""
 HEAD_KEYS = ("_conv_head", "_bn1", "_fc")
 """Top-level keys of the ImageNet classifier head, not part of the backbone."""
@@ -81,11 +81,11 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0(Backbone):
-    """EfficientNet-Lite0 feature extractor: res2..res5 with 24, 40, 112, 320 channels."""
+    """EfficientNet-Lite0 feature extractor: res1..res5 with 16, 24, 40, 112, 320 channels."""
 
     def __init__(self, frozen_bn: bool = True):
         super().__init__({name: LITE0_STAGES[i][4] for name, i in
-                          (("res2", 1), ("res3", 2), ("res4", 4), ("res5", 6))})
+                          (("res1", 0), ("res2", 1), ("res3", 2), ("res4", 4), ("res5", 6))})
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = batch_norm(STEM_CHANNELS, frozen_bn, BN_EPS)
         blocks, c_in = [], STEM_CHANNELS

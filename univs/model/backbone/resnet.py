@@ -42,25 +42,26 @@ class Bottleneck(nn.Module):
 
 
 class Stem(nn.Module):
-    """7×7 stride-2 conv + norm + ReLU, then 3×3 stride-2 max pool: stride 4, 64 channels."""
+    """7×7 stride-2 conv + norm + ReLU (``res1``: stride 2, 64 channels); the 3×3 stride-2 max pool
+    that follows it is applied by :class:`ResNet`."""
 
     def __init__(self, frozen_bn: bool):
         super().__init__()
         self.conv1 = _conv(3, 64, 7, 2, frozen_bn, relu=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(self.conv1(x), kernel_size=3, stride=2, padding=1)
+        return self.conv1(x)
 
 
 class ResNet(Backbone):
     """Bottleneck ResNet; ``blocks`` per stage (3, 4, 6, 3) gives ResNet-50.
 
-    Outputs res2..res5 with 256, 512, 1024, 2048 channels at strides 4..32.
+    Outputs res1..res5 with 64, 256, 512, 1024, 2048 channels at strides 2..32.
     """
 
     def __init__(self, blocks: tuple[int, ...] = RESNET50_BLOCKS, frozen_bn: bool = True):
         widths = (64, 128, 256, 512)
-        super().__init__({f"res{i + 2}": 4 * w for i, w in enumerate(widths)})
+        super().__init__({"res1": 64} | {f"res{i + 2}": 4 * w for i, w in enumerate(widths)})
         self.stem = Stem(frozen_bn)
         c_in = 64
         for i, (n, w) in enumerate(zip(blocks, widths)):
@@ -75,7 +76,8 @@ class ResNet(Backbone):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.stem(images)
-        out = {}
+        out = {"res1": x}
+        x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
         for name in ("res2", "res3", "res4", "res5"):
             x = getattr(self, name)(x)
             out[name] = x
