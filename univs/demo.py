@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from univs.checkpoint import DEFAULT_CHECKPOINT
 from univs.config import SynthConfig
@@ -49,6 +50,7 @@ from univs.evaluation import BENCHMARKS, PvosSplit, evaluate_viposeg
 from univs.inference.run import PromptInput, VideoJob
 from univs.inference.dataset import Shard, run_dataset
 from univs.inference.cli import load_segmenter
+from univs.inference.postprocess import mask_boxes
 from univs.inference.segmenter import VideoSegmenter
 from univs.inference.writers import JSON_OUTPUT
 
@@ -106,9 +108,7 @@ def prompt_of_kind(prompt: PromptInput, kind: str, rng: np.random.Generator) -> 
     if kind == "mask":
         return prompt
     if kind == "box":
-        ys, xs = np.nonzero(mask)
-        return PromptInput(prompt.frame, prompt.obj_id, box=(float(xs.min()), float(ys.min()),
-                                                             float(xs.max() + 1), float(ys.max() + 1)))
+        return PromptInput(prompt.frame, prompt.obj_id, box=tuple(mask_boxes(torch.from_numpy(mask)[None])[0].tolist()))
     if kind == "points":
         ys, xs = np.nonzero(click_region(mask, 3, rng))
         return PromptInput(prompt.frame, prompt.obj_id, points=[(x + 0.5, y + 0.5, 1) for x, y in zip(xs, ys)])

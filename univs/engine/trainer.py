@@ -104,12 +104,13 @@ def load_init_weights(model: nn.Module, path: Path) -> list[str]:
     (e.g. stride-2 mask features on a stride-4 model): tensors the checkpoint lacks keep their
     initialisation and are returned; any other mismatch is an InputError naming ``path``."""
     state = load_model(path).state_dict()
-    unexpected = sorted(set(state) - set(model.state_dict()))
+    own = set(model.state_dict())
+    unexpected = sorted(set(state) - own)
     if unexpected:
         raise InputError(f"the checkpoint's model does not fit the config's model ({len(unexpected)} tensors "
                          f"the config's model lacks, e.g. {', '.join(unexpected[:3])})", path)
     load_into(model, state, "the checkpoint's model", path, strict=False)
-    return sorted(set(model.state_dict()) - set(state))
+    return sorted(own - set(state))
 
 
 class Trainer:

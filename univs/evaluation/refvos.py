@@ -210,8 +210,9 @@ def _meta_path(gt: str | Path) -> Path:
     gt = Path(gt)
     if gt.suffix == ".json":
         return gt
+    beside = gt / "meta_expressions.json"
     root_train = gt / "meta_expressions" / "train" / "meta_expressions.json"
-    return root_train if not (gt / "meta_expressions.json").exists() and root_train.is_file() else gt / "meta_expressions.json"
+    return root_train if not beside.exists() and root_train.is_file() else beside
 
 
 def _annotations_root(meta_path: Path) -> Path:

@@ -118,14 +118,18 @@ def _box(box: object, size: tuple[int, int], frame: int) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def make_prompt(frame: int, size: tuple[int, int], mask: object = None, points: object = None,
-                box: object = None, scribble: object = None, text: str | None = None) -> Prompt:
-    """Check one prompt (exactly one of the keywords) for a frame of ``size`` (H, W)."""
-    given = [k for k, v in (("mask", mask), ("points", points), ("box", box), ("scribble", scribble),
-                            ("text", text)) if v is not None]
+def check_one_prompt(**prompt: object) -> None:
+    """Exactly one of the prompt keywords (mask, points, box, scribble, text) is given (not None)."""
+    given = [k for k, v in prompt.items() if v is not None]
     if len(given) != 1:
         raise InputError(f"give exactly one of mask=, points=, box=, scribble=, text= per prompt, got "
                          f"{', '.join(given) or 'none'}")
+
+
+def make_prompt(frame: int, size: tuple[int, int], mask: object = None, points: object = None,
+                box: object = None, scribble: object = None, text: str | None = None) -> Prompt:
+    """Check one prompt (exactly one of the keywords) for a frame of ``size`` (H, W)."""
+    check_one_prompt(mask=mask, points=points, box=box, scribble=scribble, text=text)
     if mask is not None:
         return VisualPrompt("mask", frame, mask=_region(mask, size, "mask", frame))
     if scribble is not None:

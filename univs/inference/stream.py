@@ -17,7 +17,7 @@ from univs.errors import InputError
 from univs.inference.category import CategoryTracker
 from univs.inference.frames import Geometry, check_frame, source_length
 from univs.inference.prompt_tracker import PromptTracker
-from univs.inference.prompts import make_prompt
+from univs.inference.prompts import check_one_prompt, make_prompt
 from univs.inference.session import check_obj_id
 from univs.inference.types import FrameResult, TrackSummary
 
@@ -95,9 +95,7 @@ class LiveStream:
         if self.task in CATEGORY_TASKS:
             raise InputError(f"a {self.task} stream detects its targets; prompts belong to vos, pvos and refvos")
         kwargs = {"mask": mask, "points": points, "box": box, "scribble": scribble, "text": text}
-        given = [k for k, v in kwargs.items() if v is not None]
-        if len(given) != 1:
-            raise InputError(f"give exactly one of mask=, points=, box=, scribble=, text=, got {', '.join(given) or 'none'}")
+        check_one_prompt(**kwargs)
         self._prompts[check_obj_id(obj_id)] = kwargs
 
     def remove_object(self, obj_id: int) -> None:

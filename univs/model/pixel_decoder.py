@@ -148,8 +148,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
                              f"strides {sorted(strides.values())} only")
         self.transformer_features = sorted(cfg.in_features, key=strides.__getitem__, reverse=True)
         finest = min(strides[k] for k in cfg.in_features)
-        self.fpn_features = sorted((k for k in in_channels if cfg.common_stride <= strides[k] < finest),
-                                   key=strides.__getitem__, reverse=True)
+        fpn = sorted((k for k in in_channels if cfg.common_stride <= strides[k] < finest),
+                     key=strides.__getitem__, reverse=True)
+        self.fpn_levels = [(name, _level(strides[name])) for name in fpn]  # coarse to fine
         self.input_proj = nn.ModuleList()
         for name in self.transformer_features:
             proj = nn.Sequential(nn.Conv2d(in_channels[name], d, kernel_size=1), nn.GroupNorm(GROUPS, d))
@@ -158,8 +159,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             self.input_proj.append(proj)
         self.transformer = MSDeformAttnTransformer(d, cfg.nheads, cfg.enc_layers, cfg.dim_feedforward,
                                                    cfg.dropout, len(self.transformer_features), cfg.npoints)
-        for name in self.fpn_features:
-            k = _level(strides[name])
+        for name, k in self.fpn_levels:
             lateral = Conv2dNorm(in_channels[name], d, kernel_size=1, bias=False, norm=nn.GroupNorm(GROUPS, d))
             output = Conv2dNorm(d, d, kernel_size=3, padding=1, bias=False, norm=nn.GroupNorm(GROUPS, d),
                                 activation=F.relu)
@@ -178,8 +178,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             srcs = [proj(features[name].to(dtype)) for proj, name in zip(self.input_proj, self.transformer_features)]
             outs = self.transformer(srcs)
             y = outs[-1]
-            for name in self.fpn_features:
-                k = _level(FEATURE_STRIDES[name])
+            for name, k in self.fpn_levels:
                 lateral = getattr(self, f"adapter_{k}")(features[name].to(dtype))
                 y = lateral + F.interpolate(y, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
                 y = getattr(self, f"layer_{k}")(y)

@@ -107,8 +107,8 @@ def read_format(name: str, root: str | Path, **kwargs: Any) -> VideoDataset:
 
 
 __all__ = [
-    "FORMAT_NAMES", "FORMAT_TASK", "MaskPrompt", "detect_format", "first_appearance", "read_format", "read_prompt_masks",
-    "write_format", "read_coco", "read_coco_panoptic", "read_davis", "read_mevis", "read_refcoco",
+    "FORMAT_NAMES", "FORMAT_TASK", "MaskPrompt", "detect_format", "first_appearance", "read_format",
+    "read_prompt_masks", "write_format", "read_coco", "read_coco_panoptic", "read_davis", "read_mevis", "read_refcoco",
     "read_refdavis", "read_refytvos", "read_viposeg", "read_vipseg", "read_vspw", "read_ytvis",
     "read_ytvis_json", "read_ytvis_results", "read_ytvos", "write_coco", "write_coco_panoptic",
     "write_davis", "write_davis_results", "write_expression_masks", "write_mevis", "write_refcoco",
