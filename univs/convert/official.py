@@ -103,7 +103,8 @@ def _initial_values(cfg: ModelConfig, ours: list[str]) -> dict[str, torch.Tensor
     """Initial values (seed 0) of prompt-encoder tensors ``ours`` (``prompt_encoder.*`` names)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        encoder = PromptEncoder(cfg.prompt_encoder, cfg.decoder.hidden_dim, cfg.decoder.nheads)
+        encoder = PromptEncoder(cfg.prompt_encoder, cfg.decoder.hidden_dim, cfg.decoder.nheads,
+                                cfg.pixel_decoder.mask_dim)
     values = encoder.state_dict()
     return {name: values[name.partition(".")[2]] for name in ours}
 

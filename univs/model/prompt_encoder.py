@@ -9,6 +9,9 @@ from the 1/8 level of the decoder's image memory and its 3-D sine position (x, y
 index): these are the target's prompt tokens. Negative clicks (label 0) are an extension: with
 ``PromptEncoderConfig.negative_point_embedding`` they become tokens marked by a learned embedding
 (ProCA reads them, the query mean skips them: ``query_mask``); without it they are ignored.
+Fine tokens are a second extension (``PromptEncoderConfig.fine_tokens``): each token adds
+``fine_token_proj`` of the mask features (stride 4 or 2) read at its point; the projection starts
+at zero, so a model gains it without changing its output.
 
 Text branch. A frozen text encoder (``univs.model.text_encoder``) gives token and sentence
 features (Dt-d). They go through ``text2vis_projection(text_norm(·))`` (Dt → D) and one
@@ -22,7 +25,7 @@ adds them to a target's pool and the query is the mean of the pool (architecture
 
 Official-name mapping: ``text_norm``, ``text2vis_projection`` and
 ``lang2vision_cross_attention_layer`` here are ``sem_seg_head.predictor.<same name>`` in the
-official checkpoint. ``negative_point_embed`` has no official counterpart.
+official checkpoint. ``negative_point_embed`` and ``fine_token_proj`` have no official counterpart.
 """
 
 from __future__ import annotations
@@ -196,27 +199,38 @@ def append_prompt_tokens(pool: PromptTokens, new: PromptTokens) -> PromptTokens:
 
 
 class PromptEncoder(nn.Module):
-    """Text projections, the language-to-vision layer and the optional negative-click embedding.
+    """Text projections, the language-to-vision layer and the optional extensions.
 
     text_norm: LayerNorm(Dt); text2vis_projection: Linear(Dt → D);
-    lang2vision_cross_attention_layer: cross-attention (D, nheads) from text tokens to the image.
+    lang2vision_cross_attention_layer: cross-attention (D, nheads) from text tokens to the image;
+    negative_point_embed: Embedding(1, D) (``negative_point_embedding``);
+    fine_token_proj: Linear(mask_dim → D), zero at start (``fine_tokens``).
     """
 
-    def __init__(self, cfg: PromptEncoderConfig, hidden_dim: int, nheads: int):
+    def __init__(self, cfg: PromptEncoderConfig, hidden_dim: int, nheads: int, mask_dim: int | None = None):
         super().__init__()
         self.text_norm = nn.LayerNorm(cfg.text.dim)
         self.text2vis_projection = nn.Linear(cfg.text.dim, hidden_dim)
         self.lang2vision_cross_attention_layer = CrossAttentionLayer(hidden_dim, nheads)
         self.negative_point_embed = nn.Embedding(1, hidden_dim) if cfg.negative_point_embedding else None
+        if cfg.fine_tokens and mask_dim is None:
+            raise ValueError("prompt_encoder.fine_tokens needs the pixel decoder's mask_dim")
+        self.fine_token_proj = nn.Linear(mask_dim, hidden_dim) if cfg.fine_tokens else None
         reset_transformer_parameters(self)
+        if self.fine_token_proj is not None:
+            nn.init.zeros_(self.fine_token_proj.weight)
+            nn.init.zeros_(self.fine_token_proj.bias)
 
     def encode_visual(self, memory: torch.Tensor, regions: PromptRegions, frame_times: torch.Tensor,
-                      stream: int = STREAM_VISUAL) -> PromptTokens:
+                      stream: int = STREAM_VISUAL, mask_features: torch.Tensor | None = None,
+                      mask_stride: int = 4) -> PromptTokens:
         """Prompt tokens of K targets from their point sets.
 
         memory: (N, D, h, w) the 1/8 image-memory level (features + level embedding) of N frames;
         regions: points (K, R, 2) in input pixels, frame (K,) index into N;
-        frame_times: (N,) long absolute frame index of each of the N frames.
+        frame_times: (N,) long absolute frame index of each of the N frames;
+        mask_features: (N, Dm, H/s, W/s) at ``mask_stride`` s, read by the fine tokens (needed
+        when ``fine_tokens`` is on, ignored otherwise).
         Returns PromptTokens with L = R: tokens/pos (K, R, D), valid = labelled points.
         """
         n, d, h, w = memory.shape
@@ -224,6 +238,10 @@ class PromptEncoder(nn.Module):
         points = regions.points.to(memory.device)
         labels = regions.labels.to(memory.device)
         tokens = bilinear_gather(memory, frame, points, PROMPT_STRIDE)
+        if self.fine_token_proj is not None:
+            if mask_features is None:
+                raise ValueError("fine prompt tokens need the mask features")
+            tokens = tokens + self.fine_token_proj(bilinear_gather(mask_features, frame, points, mask_stride))
         # normalised so that a point at a cell centre gets exactly that memory cell's code
         xy = (points / PROMPT_STRIDE + 0.5) / points.new_tensor([w, h])
         times = frame_times.to(memory.device)[frame]

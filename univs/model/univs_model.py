@@ -30,8 +30,9 @@ Module tree and the official checkpoint (detectron2 names): ``backbone.*`` and
 ``pixel_decoder.*`` follow the encoder modules' own mapping; ``decoder.X`` and
 ``prompt_encoder.X`` are both ``sem_seg_head.predictor.X`` (see :data:`PREDICTOR_MODULES`;
 ``prompt_encoder`` holds ``text_norm``, ``text2vis_projection`` and
-``lang2vision_cross_attention_layer``; ``prompt_encoder.negative_point_embed``, present only with
-``negative_point_embedding``, has no official counterpart). The frozen text encoder is a plain
+``lang2vision_cross_attention_layer``; ``prompt_encoder.negative_point_embed`` and
+``prompt_encoder.fine_token_proj``, present only with ``negative_point_embedding`` and
+``fine_tokens``, have no official counterpart). The frozen text encoder is a plain
 attribute, not a submodule: it is never trained and never in the state_dict.
 """
 
@@ -75,7 +76,7 @@ class UniVS(nn.Module):
         hidden, heads = cfg.decoder.hidden_dim, cfg.decoder.nheads
         self.backbone = build_backbone(cfg.backbone)
         self.pixel_decoder = build_pixel_decoder(cfg.pixel_decoder, self.backbone.out_channels)
-        self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, hidden, heads)
+        self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, hidden, heads, cfg.pixel_decoder.mask_dim)
         self.decoder = VideoMaskDecoder(cfg.decoder, cfg.pixel_decoder.mask_dim, cfg.prompt_encoder.text.dim)
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
@@ -134,7 +135,8 @@ class UniVS(nn.Module):
         frame index of each of them (the temporal part of the tokens' position).
         """
         memory = self.decoder.level_map(features, 2)
-        return self.prompt_encoder.encode_visual(memory, regions, frame_times, stream)
+        return self.prompt_encoder.encode_visual(memory, regions, frame_times, stream, features.mask_features,
+                                                 self.cfg.pixel_decoder.common_stride)
 
     def encode_text_prompts(self, texts: list[str], features: ImageFeatures) -> PromptTokens:
         """Prompt tokens of K referring expressions; the language-to-vision layer reads all
