@@ -110,18 +110,18 @@ def test_visual_tokens_features_positions_and_negatives():
 
 def test_fine_tokens_add_the_mask_features_at_each_point():
     cfg = PromptEncoderConfig(text=TextEncoderConfig(dim=DT), fine_tokens=True)
-    enc = PromptEncoder(cfg, D, 4, mask_dim=6)
+    enc = PromptEncoder(cfg, D, 4, mask_dim=6, mask_stride=2)
     memory = torch.randn(2, D, 4, 6)  # stride 8 of a 32x48 frame
     fine = torch.randn(2, 6, 16, 24)  # stride 2
     regions = click_prompt(torch.tensor([[[12.0, 20.0], [3.0, 5.0]]]), torch.tensor([[1, 1]]), torch.tensor([1]))
     times = torch.tensor([0, 1])
-    start = enc.encode_visual(memory, regions, times, mask_features=fine, mask_stride=2)
+    start = enc.encode_visual(memory, regions, times, mask_features=fine)
     # the projection starts at zero: a model that gains fine tokens keeps its output
     torch.testing.assert_close(start.tokens[0, 0], memory[1, :, 2, 1])
     with torch.no_grad():
         enc.fine_token_proj.weight.normal_()
         enc.fine_token_proj.bias.normal_()
-    p = enc.encode_visual(memory, regions, times, mask_features=fine, mask_stride=2)
+    p = enc.encode_visual(memory, regions, times, mask_features=fine)
     # pixel (3, 5) is the centre of stride-2 cell (1, 2); (12, 20) of cell (5.5, 9.5) → 4 cells averaged
     torch.testing.assert_close(p.tokens[0, 1] - start.tokens[0, 1], enc.fine_token_proj(fine[1, :, 2, 1]))
     corner = fine[1, :, 9:11, 5:7].mean((1, 2))

@@ -104,7 +104,7 @@ def _initial_values(cfg: ModelConfig, ours: list[str]) -> dict[str, torch.Tensor
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         encoder = PromptEncoder(cfg.prompt_encoder, cfg.decoder.hidden_dim, cfg.decoder.nheads,
-                                cfg.pixel_decoder.mask_dim)
+                                cfg.pixel_decoder.mask_dim, cfg.pixel_decoder.common_stride)
     values = encoder.state_dict()
     return {name: values[name.partition(".")[2]] for name in ours}
 

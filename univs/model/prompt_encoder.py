@@ -204,17 +204,20 @@ class PromptEncoder(nn.Module):
     text_norm: LayerNorm(Dt); text2vis_projection: Linear(Dt → D);
     lang2vision_cross_attention_layer: cross-attention (D, nheads) from text tokens to the image;
     negative_point_embed: Embedding(1, D) (``negative_point_embedding``);
-    fine_token_proj: Linear(mask_dim → D), zero at start (``fine_tokens``).
+    fine_token_proj: Linear(mask_dim → D), zero at start (``fine_tokens``), reading mask features
+    of stride ``mask_stride`` (the pixel decoder's ``common_stride``).
     """
 
-    def __init__(self, cfg: PromptEncoderConfig, hidden_dim: int, nheads: int, mask_dim: int | None = None):
+    def __init__(self, cfg: PromptEncoderConfig, hidden_dim: int, nheads: int, mask_dim: int | None = None,
+                 mask_stride: int | None = None):
         super().__init__()
         self.text_norm = nn.LayerNorm(cfg.text.dim)
         self.text2vis_projection = nn.Linear(cfg.text.dim, hidden_dim)
         self.lang2vision_cross_attention_layer = CrossAttentionLayer(hidden_dim, nheads)
         self.negative_point_embed = nn.Embedding(1, hidden_dim) if cfg.negative_point_embedding else None
-        if cfg.fine_tokens and mask_dim is None:
-            raise ValueError("prompt_encoder.fine_tokens needs the pixel decoder's mask_dim")
+        if cfg.fine_tokens and (mask_dim is None or mask_stride is None):
+            raise ValueError("prompt_encoder.fine_tokens needs the pixel decoder's mask_dim and common_stride")
+        self.mask_stride = mask_stride
         self.fine_token_proj = nn.Linear(mask_dim, hidden_dim) if cfg.fine_tokens else None
         reset_transformer_parameters(self)
         if self.fine_token_proj is not None:
@@ -222,14 +225,13 @@ class PromptEncoder(nn.Module):
             nn.init.zeros_(self.fine_token_proj.bias)
 
     def encode_visual(self, memory: torch.Tensor, regions: PromptRegions, frame_times: torch.Tensor,
-                      stream: int = STREAM_VISUAL, mask_features: torch.Tensor | None = None,
-                      mask_stride: int = 4) -> PromptTokens:
+                      stream: int = STREAM_VISUAL, mask_features: torch.Tensor | None = None) -> PromptTokens:
         """Prompt tokens of K targets from their point sets.
 
         memory: (N, D, h, w) the 1/8 image-memory level (features + level embedding) of N frames;
         regions: points (K, R, 2) in input pixels, frame (K,) index into N;
         frame_times: (N,) long absolute frame index of each of the N frames;
-        mask_features: (N, Dm, H/s, W/s) at ``mask_stride`` s, read by the fine tokens (needed
+        mask_features: (N, Dm, H/s, W/s), s = ``mask_stride``, read by the fine tokens (needed
         when ``fine_tokens`` is on, ignored otherwise).
         Returns PromptTokens with L = R: tokens/pos (K, R, D), valid = labelled points.
         """
@@ -241,7 +243,7 @@ class PromptEncoder(nn.Module):
         if self.fine_token_proj is not None:
             if mask_features is None:
                 raise ValueError("fine prompt tokens need the mask features")
-            tokens = tokens + self.fine_token_proj(bilinear_gather(mask_features, frame, points, mask_stride))
+            tokens = tokens + self.fine_token_proj(bilinear_gather(mask_features, frame, points, self.mask_stride))
         # normalised so that a point at a cell centre gets exactly that memory cell's code
         xy = (points / PROMPT_STRIDE + 0.5) / points.new_tensor([w, h])
         times = frame_times.to(memory.device)[frame]

@@ -76,7 +76,8 @@ class UniVS(nn.Module):
         hidden, heads = cfg.decoder.hidden_dim, cfg.decoder.nheads
         self.backbone = build_backbone(cfg.backbone)
         self.pixel_decoder = build_pixel_decoder(cfg.pixel_decoder, self.backbone.out_channels)
-        self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, hidden, heads, cfg.pixel_decoder.mask_dim)
+        self.prompt_encoder = PromptEncoder(cfg.prompt_encoder, hidden, heads, cfg.pixel_decoder.mask_dim,
+                                            cfg.pixel_decoder.common_stride)
         self.decoder = VideoMaskDecoder(cfg.decoder, cfg.pixel_decoder.mask_dim, cfg.prompt_encoder.text.dim)
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
@@ -135,8 +136,7 @@ class UniVS(nn.Module):
         frame index of each of them (the temporal part of the tokens' position).
         """
         memory = self.decoder.level_map(features, 2)
-        return self.prompt_encoder.encode_visual(memory, regions, frame_times, stream, features.mask_features,
-                                                 self.cfg.pixel_decoder.common_stride)
+        return self.prompt_encoder.encode_visual(memory, regions, frame_times, stream, features.mask_features)
 
     def encode_text_prompts(self, texts: list[str], features: ImageFeatures) -> PromptTokens:
         """Prompt tokens of K referring expressions; the language-to-vision layer reads all
