@@ -564,11 +564,14 @@ class ValidationConfig:
     datasets: the held-out videos (any format with objects; their VOS view is used); empty = the
     held-out share (``DataConfig.val_fraction``) of the mixture's ``vos`` datasets.
     max_videos: validate on the first this many videos (0: all).
+    workers: on CPU, single-threaded processes that share the videos (0: one per core this process
+    may use; 1: in the training process).
     """
 
     every: int = 0
     datasets: list[DatasetSpec] = field(default_factory=list)
     max_videos: int = 0
+    workers: int = 0
 
 
 @dataclass

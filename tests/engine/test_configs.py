@@ -16,7 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_synthetic_tiny_recipe():
     cfg = load_train_config(CONFIGS / "synthetic_tiny.yaml")
     assert [s.freeze for s in cfg.stages] == [(), ("backbone",), FREEZABLE]
-    assert [s.ema_decay is not None for s in cfg.stages] == [False, False, True]
+    assert all(s.ema_decay is not None for s in cfg.stages)  # every stage delivers averaged weights
     frames = [stage_data(cfg, k).num_frames for k in (1, 2, 3)]
     assert frames[0] == 1 and frames[0] < frames[1] < frames[2]
     tasks = {d.task: d.ratio for d in cfg.data.datasets}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
-from univs.config import DataConfig, DatasetSpec, SynthConfig
+from univs.config import DataConfig, DatasetSpec, SynthConfig, model_preset
 from univs.data.mixture import load_mixture
-from univs.engine.validation import ValidationSet, ValidationVideo, score_video
+from univs.engine.validation import ValidationSet, ValidationVideo, score_video, validate_vos
 from univs.evaluation.davis import summarize
+from univs.model.univs_model import build_model
 
 
 def square_video() -> ValidationVideo:
@@ -60,3 +64,16 @@ def test_validation_set_from_a_synthetic_world():
             later_mask = v.tracks[track].mask(5)
             assert np.array_equal(video.labels[5] == k, np.zeros((64, 80), bool) if later_mask is None else later_mask)
     assert later > 0  # objects entering later exist and are left out
+
+
+def test_worker_processes_score_as_this_process():
+    spec = DatasetSpec(task="vos", synth=SynthConfig(videos=3, frames=6, size=(64, 80), seed=7))
+    val = ValidationSet.from_sources(load_mixture(DataConfig(datasets=[spec])).train)
+    cfg = model_preset("tiny")
+    cfg = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, pretrained=False))
+    torch.manual_seed(0)
+    weights = build_model(cfg, verbose=False).state_dict()
+    here = validate_vos(cfg, weights, val, torch.device("cpu"), workers=1)
+    spread = validate_vos(cfg, weights, val, torch.device("cpu"), workers=2)
+    assert spread == here
+    assert 0.0 < here["J&F"] < 1.0

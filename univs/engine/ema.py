@@ -1,4 +1,5 @@
-"""Exponential moving average of a model's trainable weights (training stage 3, architecture.md §5).
+"""Exponential moving average of a model's trainable weights (a training stage with ``ema_decay``;
+the official recipe uses one in stage 3, architecture.md §5).
 
 After the n-th optimiser step (n = 0, 1, …) every trainable parameter w updates its average
 

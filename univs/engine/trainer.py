@@ -295,7 +295,7 @@ class Trainer:
         """Score the delivered weights on the held-out videos (rank 0) and log the result."""
         if self.ctx.is_main and val_set is not None:
             scores = validate_vos(self.cfg.model, self.delivered_weights(model, ema), val_set, self.ctx.device,
-                                  self.text_encoder)
+                                  self.text_encoder, self.cfg.validation.workers)
             self.feedback.scalars("val", scores, self.global_step(k, iteration))
             shown = ", ".join(f"{name} {value:.3f}" for name, value in scores.items())
             self.feedback.message(f"stage {k} iteration {iteration}: held-out VOS {shown}")

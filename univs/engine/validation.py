@@ -23,6 +23,7 @@ from univs.config import ModelConfig
 from univs.data.mixture import TrainingSource
 from univs.evaluation.davis import ObjectScores, summarize
 from univs.evaluation.jf import davis_radius, disk_kernel, label_slices, object_jf
+from univs.evaluation.parallel import default_workers, map_jobs
 from univs.model.text_encoder import CachedTextEncoder
 
 
@@ -101,14 +102,9 @@ def predict_video(segmenter, video: ValidationVideo) -> np.ndarray:
     return pred
 
 
-@torch.no_grad()
-def validate_vos(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], val_set: ValidationSet,
-                 device: torch.device, text_encoder: CachedTextEncoder | None = None) -> dict[str, float]:
-    """DAVIS J&F-Mean, J-Mean and F-Mean of ``weights`` on ``val_set`` (see the module docstring).
-
-    A model of ``model_cfg`` is built for the purpose (sharing ``text_encoder`` when given), so the
-    training model and its mode are left as they are.
-    """
+def _segmenter(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], device: torch.device,
+               text_encoder: CachedTextEncoder | None = None):
+    """A VideoSegmenter over a fresh model of ``model_cfg`` holding ``weights``."""
     from univs.inference import VideoSegmenter
     from univs.model.univs_model import build_model
 
@@ -118,7 +114,41 @@ def validate_vos(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], val_s
     model.load_state_dict(weights)
     if text_encoder is not None:
         model.text_encoder = text_encoder
-    segmenter = VideoSegmenter(model.to(device).eval(), device=device)
-    objects = [o for video in val_set.videos for o in score_video(video, predict_video(segmenter, video))]
-    metrics, _ = summarize(objects)
+    return VideoSegmenter(model.to(device).eval(), device=device)
+
+
+_worker_segmenter = None  # the segmenter of a validation worker process (set by _start_worker)
+
+
+def _start_worker(model_cfg: ModelConfig, weights: dict[str, torch.Tensor]) -> None:
+    """Validation worker set-up: one thread (the workers share the cores) and its own model."""
+    global _worker_segmenter
+    torch.set_num_threads(1)
+    _worker_segmenter = _segmenter(model_cfg, weights, torch.device("cpu"))
+
+
+@torch.no_grad()
+def _score_in_worker(video: ValidationVideo) -> list[ObjectScores]:
+    return score_video(video, predict_video(_worker_segmenter, video))
+
+
+@torch.no_grad()
+def validate_vos(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], val_set: ValidationSet,
+                 device: torch.device, text_encoder: CachedTextEncoder | None = None,
+                 workers: int = 0) -> dict[str, float]:
+    """DAVIS J&F-Mean, J-Mean and F-Mean of ``weights`` on ``val_set`` (see the module docstring).
+
+    A model of ``model_cfg`` is built for the purpose (sharing ``text_encoder`` when given), so the
+    training model and its mode are left as they are. On CPU the videos are spread over
+    ``workers`` single-threaded processes (0: one per core this process may use; spawned, so they
+    inherit no thread of this one), with the same scores as in this process; 1 or CUDA: here.
+    """
+    workers = min(workers or default_workers(), len(val_set.videos)) if device.type == "cpu" else 1
+    if workers > 1:
+        per_video = map_jobs(_score_in_worker, val_set.videos, workers, initializer=_start_worker,
+                             initargs=(model_cfg, weights), start_method="spawn")
+    else:
+        segmenter = _segmenter(model_cfg, weights, device, text_encoder)
+        per_video = [score_video(video, predict_video(segmenter, video)) for video in val_set.videos]
+    metrics, _ = summarize([o for objects in per_video for o in objects])
     return {"J&F": metrics["J&F-Mean"], "J": metrics["J-Mean"], "F": metrics["F-Mean"]}
