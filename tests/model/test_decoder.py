@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from univs.config import DecoderConfig, PromptEncoderConfig, TextEncoderConfig
 from univs.model.attention import CrossAttentionLayer
@@ -164,7 +165,11 @@ def test_masked_attention_rule_small_case():
     assert not mask[:, 0].any()
     assert torch.equal(mask[0, 1], ~inside.flatten())
     layer = CrossAttentionLayer(8, heads).eval()
-    _, weights = layer(torch.randn(1, 3, 8), torch.randn(1, h * w, 8), attn_mask=mask, need_weights=True)
+    reference = nn.MultiheadAttention(8, heads, batch_first=True).eval()  # same parameter names
+    reference.load_state_dict(layer.multihead_attn.state_dict())
+    tgt, memory = torch.randn(1, 3, 8), torch.randn(1, h * w, 8)
+    expected, weights = reference(tgt, memory, memory, attn_mask=mask, need_weights=True)
+    torch.testing.assert_close(layer(tgt, memory, attn_mask=mask), layer.norm(tgt + expected))
     weights = weights[0].reshape(3, h, w)
     assert (weights[0] > 0).all()
     assert (weights[1][~inside] == 0).all() and (weights[1][inside] > 0).all()

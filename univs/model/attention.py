@@ -18,6 +18,51 @@ def _with_pos(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
     return x if pos is None else x + pos
 
 
+class MultiheadAttention(nn.Module):
+    """Multi-head attention on batch-first tensors, with ``nn.MultiheadAttention``'s parameters
+    (``in_proj_weight`` (3D, D), ``in_proj_bias`` (3D,), ``out_proj``), initialisation and results.
+
+    It projects and attends in the (N, L, D) layout throughout, where ``nn.MultiheadAttention``
+    transposes every input to (L, N, D) and back: the copies of the long key sequences (ProCA's
+    prompt pools, the image memory) cost as much as the projections on CPU.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _heads(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        """x (N, L, D) → its ``part`` projection (0 query, 1 key, 2 value) as (N, heads, L, D/heads)."""
+        d = self.embed_dim
+        y = F.linear(x, self.in_proj_weight[part * d:(part + 1) * d], self.in_proj_bias[part * d:(part + 1) * d])
+        return y.unflatten(-1, (self.num_heads, d // self.num_heads)).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                attn_mask: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """query (N, Lq, D), key and value (N, Lk, D) → (N, Lq, D). ``attn_mask`` bool (Lq, Lk) or
+        (N·heads, Lq, Lk) (heads fastest), ``key_padding_mask`` bool (N, Lk); True = blocked."""
+        n, lq, _ = query.shape
+        blocked = None
+        if attn_mask is not None:
+            blocked = attn_mask if attn_mask.dim() == 2 else attn_mask.view(n, self.num_heads, lq, -1)
+        if key_padding_mask is not None:
+            padding = key_padding_mask[:, None, None, :]
+            blocked = padding if blocked is None else blocked | padding
+        out = F.scaled_dot_product_attention(
+            self._heads(query, 0), self._heads(key, 1), self._heads(value, 2),
+            attn_mask=None if blocked is None else ~blocked, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(n, lq, self.embed_dim))
+
+
 class CrossAttentionLayer(nn.Module):
     """Residual cross-attention ``tgt ← norm(tgt + MHA(tgt + query_pos, memory + pos, memory))``.
 
@@ -27,27 +72,22 @@ class CrossAttentionLayer(nn.Module):
 
     def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, pre_norm: bool = False):
         super().__init__()
-        self.multihead_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.pre_norm = pre_norm
 
     def forward(self, tgt: torch.Tensor, memory: torch.Tensor, *,
                 query_pos: torch.Tensor | None = None, pos: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None,
-                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                attn_mask: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """tgt (N, Lq, D), memory (N, Lk, D); ``attn_mask`` bool (Lq, Lk) or (N·heads, Lq, Lk),
-        ``key_padding_mask`` bool (N, Lk), True = blocked.
-
-        Returns the updated tgt (N, Lq, D) and, with ``need_weights``, the head-averaged
-        attention weights (N, Lq, Lk).
-        """
+        ``key_padding_mask`` bool (N, Lk), True = blocked. Returns the updated tgt (N, Lq, D)."""
         query = self.norm(tgt) if self.pre_norm else tgt
-        out, weights = self.multihead_attn(
-            _with_pos(query, query_pos), _with_pos(memory, pos), memory, attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask, need_weights=need_weights)
+        out = self.multihead_attn(_with_pos(query, query_pos), _with_pos(memory, pos), memory,
+                                  attn_mask=attn_mask, key_padding_mask=key_padding_mask)
         tgt = tgt + self.dropout(out)
-        return (tgt if self.pre_norm else self.norm(tgt)), weights
+        return tgt if self.pre_norm else self.norm(tgt)
 
 
 class SelfAttentionLayer(nn.Module):
@@ -55,7 +95,7 @@ class SelfAttentionLayer(nn.Module):
 
     def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, pre_norm: bool = False):
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.pre_norm = pre_norm
@@ -65,7 +105,7 @@ class SelfAttentionLayer(nn.Module):
         """tgt, query_pos (N, L, D); ``attn_mask`` bool (L, L) or (N·heads, L, L), True = blocked."""
         x = self.norm(tgt) if self.pre_norm else tgt
         q = _with_pos(x, query_pos)
-        out = self.self_attn(q, q, x, attn_mask=attn_mask, need_weights=False)[0]
+        out = self.self_attn(q, q, x, attn_mask=attn_mask)
         tgt = tgt + self.dropout(out)
         return tgt if self.pre_norm else self.norm(tgt)
 

@@ -207,7 +207,7 @@ class VideoMaskDecoder(nn.Module):
         blocked = torch.cat([batch.blocked.new_zeros(b * k, t), batch.blocked], 1)
         out = self.transformer_prompt_self_attention_layers[i](
             q, torch.cat([q, batch.tokens], 1), query_pos=qp, pos=torch.cat([qp, batch.pos], 1),
-            attn_mask=attn_mask, key_padding_mask=blocked)[0]
+            attn_mask=attn_mask, key_padding_mask=blocked)
         return out.reshape(b, k, t, d)
 
     def _cross(self, i: int, x: torch.Tensor, pos: torch.Tensor, level: MemoryLevel,
@@ -216,7 +216,7 @@ class VideoMaskDecoder(nn.Module):
         b, q, t, d = x.shape
         out = self.transformer_cross_attention_layers[i](
             x.transpose(1, 2).reshape(b * t, q, d), level.src,
-            query_pos=pos.transpose(1, 2).reshape(b * t, q, d), pos=level.pos, attn_mask=attn_mask)[0]
+            query_pos=pos.transpose(1, 2).reshape(b * t, q, d), pos=level.pos, attn_mask=attn_mask)
         return out.reshape(b, t, q, d).transpose(1, 2)
 
     def _padding_mask(self, valid: torch.Tensor, t: int) -> torch.Tensor | None:

@@ -265,7 +265,7 @@ class PromptEncoder(nn.Module):
     def text_to_vision(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Language-to-vision cross-attention. tokens (K, L, D); memory (S, D) → (K, L, D)."""
         k, length, d = tokens.shape
-        out = self.lang2vision_cross_attention_layer(tokens.reshape(1, k * length, d), memory[None])[0]
+        out = self.lang2vision_cross_attention_layer(tokens.reshape(1, k * length, d), memory[None])[0]  # batch of one
         return out.reshape(k, length, d)
 
     def encode_text(self, text: TextEmbeddings, memory: torch.Tensor) -> PromptTokens:
