@@ -565,7 +565,8 @@ class ValidationConfig:
     held-out share (``DataConfig.val_fraction``) of the mixture's ``vos`` datasets.
     max_videos: validate on the first this many videos (0: all).
     workers: on CPU, single-threaded processes that share the videos (0: one per core this process
-    may use; 1: in the training process).
+    may use; 1: in the training process). They are spawned, so a script that trains through the
+    Python API (``univs.engine.run_train``) needs an ``if __name__ == "__main__":`` guard, or 1.
     """
 
     every: int = 0

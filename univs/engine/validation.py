@@ -141,7 +141,8 @@ def validate_vos(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], val_s
     A model of ``model_cfg`` is built for the purpose (sharing ``text_encoder`` when given), so the
     training model and its mode are left as they are. On CPU the videos are spread over
     ``workers`` single-threaded processes (0: one per core this process may use; spawned, so they
-    inherit no thread of this one), with the same scores as in this process; 1 or CUDA: here.
+    inherit no thread of this one), with the same scores as in this process; 1 or CUDA: here
+    (``map_jobs`` would run a single job inline, where the worker set-up must not run).
     """
     workers = min(workers or default_workers(), len(val_set.videos)) if device.type == "cpu" else 1
     if workers > 1:

@@ -27,13 +27,11 @@ def map_jobs(fn: Callable[[T], R], jobs: Sequence[T], workers: int | None = None
              initargs: tuple = (), start_method: str | None = None) -> list[R]:
     """``[fn(j) for j in jobs]``, over ``workers`` processes (inline for one), results in job order.
 
-    ``initializer(*initargs)`` runs once in each worker process before its first job (in this
-    process when inline); ``start_method`` is the multiprocessing one (None: the platform's).
+    ``initializer(*initargs)`` runs once in each pool worker before its first job (not when the
+    jobs run inline); ``start_method`` is the multiprocessing one (None: the platform's).
     The first error raised by a job is re-raised here and the pending jobs are cancelled.
     """
     workers = min(workers or default_workers(), len(jobs))
-    if workers <= 1 and initializer is not None:
-        initializer(*initargs)
     context = multiprocessing.get_context(start_method) if workers > 1 else None
     # the pool forks before the progress bar starts its monitor thread
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=initializer,
