@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +79,27 @@ def test_worker_processes_score_as_this_process():
     spread = validate_vos(cfg, weights, val, torch.device("cpu"), workers=2)
     assert spread == here
     assert 0.0 < here["J&F"] < 1.0
+
+
+UNGUARDED_SCRIPT = """
+import dataclasses, torch
+from univs.config import DataConfig, DatasetSpec, SynthConfig, model_preset
+from univs.data.mixture import load_mixture
+from univs.engine.validation import ValidationSet, validate_vos
+from univs.model.univs_model import build_model
+spec = DatasetSpec(task="vos", synth=SynthConfig(videos=2, frames=4, size=(64, 80), seed=7))
+val = ValidationSet.from_sources(load_mixture(DataConfig(datasets=[spec])).train)
+cfg = model_preset("tiny")
+cfg = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, pretrained=False))
+validate_vos(cfg, build_model(cfg, verbose=False).state_dict(), val, torch.device("cpu"), workers=2)
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    script = tmp_path / "train_script.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("univs.errors.UnivsError: the 2 validation worker processes died")
+    assert 'if __name__ == "__main__":' in last_line

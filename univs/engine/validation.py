@@ -14,13 +14,18 @@ Objects are the ``vos`` view of a dataset (thing tracks; ``univs.data.mixture``)
 from __future__ import annotations
 
 import copy
+import tempfile
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from univs.checkpoint import read_checkpoint, save_checkpoint
 from univs.config import ModelConfig
 from univs.data.mixture import TrainingSource
+from univs.errors import UnivsError
 from univs.evaluation.davis import ObjectScores, summarize
 from univs.evaluation.jf import davis_radius, disk_kernel, label_slices, object_jf
 from univs.evaluation.parallel import default_workers, map_jobs
@@ -120,10 +125,13 @@ def _segmenter(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], device:
 _worker_segmenter = None  # the segmenter of a validation worker process (set by _start_worker)
 
 
-def _start_worker(model_cfg: ModelConfig, weights: dict[str, torch.Tensor]) -> None:
-    """Validation worker set-up: one thread (the workers share the cores) and its own model."""
+def _start_worker(checkpoint: str) -> None:
+    """Validation worker set-up: one thread (the workers share the cores) and its own model, read
+    from the ``checkpoint`` file the parent wrote (a path keeps the spawn payload small: a worker
+    that dies before reading a large one leaves the parent blocked on the pipe)."""
     global _worker_segmenter
     torch.set_num_threads(1)
+    weights, model_cfg, _ = read_checkpoint(checkpoint)
     _worker_segmenter = _segmenter(model_cfg, weights, torch.device("cpu"))
 
 
@@ -143,11 +151,22 @@ def validate_vos(model_cfg: ModelConfig, weights: dict[str, torch.Tensor], val_s
     ``workers`` single-threaded processes (0: one per core this process may use; spawned, so they
     inherit no thread of this one), with the same scores as in this process; 1 or CUDA: here
     (``map_jobs`` would run a single job inline, where the worker set-up must not run).
+    Raises UnivsError, naming the ``__main__`` guard, when the workers die.
     """
     workers = min(workers or default_workers(), len(val_set.videos)) if device.type == "cpu" else 1
     if workers > 1:
-        per_video = map_jobs(_score_in_worker, val_set.videos, workers, initializer=_start_worker,
-                             initargs=(model_cfg, weights), start_method="spawn")
+        with tempfile.TemporaryDirectory(prefix="univs-validation-") as folder:
+            checkpoint = str(Path(folder) / "weights.safetensors")
+            save_checkpoint(weights, model_cfg, checkpoint)
+            try:
+                per_video = map_jobs(_score_in_worker, val_set.videos, workers, initializer=_start_worker,
+                                     initargs=(checkpoint,), start_method="spawn")
+            except BrokenProcessPool as error:
+                raise UnivsError(
+                    f"the {workers} validation worker processes died (their own error is printed above). "
+                    "They are spawned and import the main script: a script that trains through the "
+                    "Python API must start training under `if __name__ == \"__main__\":`, or set "
+                    "validation.workers=1") from error
     else:
         segmenter = _segmenter(model_cfg, weights, device, text_encoder)
         per_video = [score_video(video, predict_video(segmenter, video)) for video in val_set.videos]
