@@ -149,7 +149,8 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
                    help="a shipped model's name or a .safetensors file (default univs-tiny-synthetic)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--short-side", type=int, default=None, help="processing size: short side in pixels")
-    p.add_argument("--overlay", default=None, metavar="OUT.mp4", help="also write an overlay video (one video)")
+    p.add_argument("--overlay", action="append", default=None, metavar="OUT.mp4",
+                   help="also write an overlay video (one video; mp4 or GIF by suffix; repeat for both)")
     p.add_argument("--raw", action="store_true", help="also write raw id maps (raw/<video>/<frame>.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -44,7 +44,6 @@ from univs.data.prompt_simulation import VISUAL_KINDS, click_region, scribble_re
 from univs.data.synth.categories import synth_categories
 from univs.data.synth import generate_world
 from univs.data.synth.views import task_view
-from univs.data.video import open_video, write_gif
 from univs.errors import InputError
 from univs.evaluation import BENCHMARKS, PvosSplit, evaluate_viposeg
 from univs.inference.run import PromptInput, VideoJob
@@ -145,10 +144,8 @@ def predict(segmenter: VideoSegmenter, run: DemoRun, gt_root: Path, pred: Path, 
         shutil.rmtree(pred)
     rng = np.random.default_rng(seed)
     report = run_dataset(segmenter, gt_root, run.task, pred, fmt=run.fmt, quiet=True, shard=Shard(),
-                         prepare=lambda job: demo_job(job, run.prompt, rng), overlay=overlay)
-    if overlay is not None:
-        video = open_video(overlay)
-        write_gif(overlay.with_suffix(".gif"), (video[t] for t in range(len(video))), video.fps)
+                         prepare=lambda job: demo_job(job, run.prompt, rng),
+                         overlay=None if overlay is None else [overlay, overlay.with_suffix(".gif")])
     return report.frames
 
 

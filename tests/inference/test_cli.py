@@ -15,6 +15,7 @@ from PIL import Image
 from univs.cli import main
 from univs.data.formats import write_format
 from univs.data.formats.common import read_index_png, read_rgb_ids
+from univs.data.overlay import render_overlay
 from univs.data.synth import task_view
 from univs.data.types import VideoDataset
 from univs.data.video import open_video
@@ -43,13 +44,18 @@ def test_vos_mask_prompt_with_overlay_and_raw(overfit, clip, tmp_path):
     out = tmp_path / "pred"
     mask = clip / "Annotations/480p/vid0000/00000.png"
     assert segment(overfit, clip, out, "--task", "vos", "--mask", str(mask), "--frame", "0", "--raw",
-                   "--overlay", str(tmp_path / "overlay.mp4")) == 0
+                   "--overlay", str(tmp_path / "overlay.mp4"), "--overlay", str(tmp_path / "overlay.gif")) == 0
     for t in range(8):
         ids = read_ids(out, t)
         assert iou(ids == 1, overfit.gt(1, t)) > 0.8
         assert (read_rgb_ids(out / "raw" / "vid0000" / f"{t:05d}.png") == ids).all()
-    overlay = open_video(tmp_path / "overlay.mp4")
-    assert len(overlay) == 8 and tuple(overlay.size) == (64, 96)
+    mp4, gif = open_video(tmp_path / "overlay.mp4"), open_video(tmp_path / "overlay.gif")
+    assert len(mp4) == len(gif) == 8 and tuple(mp4.size) == tuple(gif.size) == (64, 96)
+    # the GIF is rendered from the frames, not re-encoded from the lossy mp4
+    frames = open_video(clip / "JPEGImages/480p/vid0000")
+    drawn = [render_overlay(np.asarray(frames[t]), read_ids(out, t)).astype(float) for t in range(8)]
+    gif_error = np.mean([np.abs(gif[t] - drawn[t]).mean() for t in range(8)])
+    assert gif_error < np.mean([np.abs(mp4[t] - drawn[t]).mean() for t in range(8)])
 
 
 def test_vos_points_box_scribble(overfit, clip, tmp_path):

@@ -42,7 +42,7 @@ from univs.inference.dataset import run_dataset
 from univs.inference.frames import frame_names, open_source, source_name
 from univs.inference.run import PromptInput, VideoJob, run_video
 from univs.inference.segmenter import VideoSegmenter, check_task
-from univs.inference.writers import PredictionWriter, VideoSpec, check_format
+from univs.inference.writers import PredictionWriter, VideoSpec, check_format, overlay_paths
 
 
 
@@ -142,7 +142,7 @@ def run_segment(source: str | None, task: str, out: str, dataset: str | None = N
                 points: str | None = None, box: str | None = None, scribble: str | None = None,
                 text: str | None = None, classes: str | None = None, stuff: str | None = None,
                 checkpoint: str | None = None, device: str | None = None, short_side: int | None = None,
-                overlay: str | None = None, raw: bool = False, quiet: bool = False) -> int:
+                overlay: str | list[str] | None = None, raw: bool = False, quiet: bool = False) -> int:
     """``univs segment`` (see the module docstring); returns the exit code."""
     task = check_task(task, TASKS)
     if (source is None) == (dataset is None):
@@ -186,7 +186,8 @@ def run_segment(source: str | None, task: str, out: str, dataset: str | None = N
         count = run_video(segmenter, job, writer, quiet=quiet)
         writer.finalize([spec.name])
     if not quiet:
-        print(f"{count} frames segmented: {out}" + (f", overlay {overlay}" if overlay else ""))
+        shown = ", ".join(str(p) for p in overlay_paths(overlay))
+        print(f"{count} frames segmented: {out}" + (f", overlay {shown}" if shown else ""))
     return 0
 
 

@@ -26,7 +26,7 @@ of a complete split only rewrites that file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,11 +133,12 @@ def video_job(ds: VideoDataset, index: int, task: str, fmt: str) -> VideoJob:
 def run_dataset(segmenter: VideoSegmenter, root: str | Path, task: str, out: str | Path, fmt: str | None = None,
                 split: str | None = None, raw: bool = False, quiet: bool = False,
                 shard: Shard | None = None, prepare: Callable[[VideoJob], VideoJob] | None = None,
-                overlay: str | Path | None = None) -> DatasetReport:
+                overlay: str | Path | Sequence[str | Path] | None = None) -> DatasetReport:
     """Segment every video of the split at ``root`` into ``out`` (resumable, sharded; see the module
     docstring). ``split`` is passed to the format's reader when given; ``prepare`` rewrites each
     video's job before it runs (e.g. other prompt kinds); ``overlay``: an overlay video of the
-    split's first video (by name) is written there when that video runs."""
+    split's first video (by name) is written there (or at each of several paths) when that video
+    runs."""
     fmt = dataset_format(task, fmt, root)
     shard = Shard.from_env() if shard is None else shard
     ds = read_format(fmt, root, **({} if split is None else {"split": split}))

@@ -62,7 +62,7 @@ def run_video(segmenter: VideoSegmenter, job: VideoJob, writer: PredictionWriter
             bar = tqdm(session.propagate(), total=session.num_frames, desc=job.spec.name, unit="frame",
                        disable=quiet, position=position, leave=False)
             for t, result in bar:
-                writer.add(t, result, session.source[t] if writer.overlay_path is not None else None)
+                writer.add(t, result, session.source[t] if writer.overlay_paths else None)
                 count += 1
             writer.end()
         return count
@@ -73,7 +73,7 @@ def run_video(segmenter: VideoSegmenter, job: VideoJob, writer: PredictionWriter
                leave=False)
     for t, result in bar:
         labels.update({i: run.vocabulary[c] for i, c in zip(result.obj_ids, result.class_ids)})
-        writer.add(t, result, run.source[t] if writer.overlay_path is not None else None)
+        writer.add(t, result, run.source[t] if writer.overlay_paths else None)
         count += 1
     writer.end(run.tracks())
     return count

@@ -23,7 +23,7 @@ Every file goes through the dataset writers of :mod:`univs.data.formats` (``writ
 ``results.json`` and ``pred.json`` need a whole video, so each finished video leaves a part file
 ``.univs/parts/<video>.json`` and :meth:`PredictionWriter.finalize` joins the parts of a split.
 Optional extras: ``raw/<video>/<frame>.png`` id maps (RGB-encoded ids, id = R + 256·G + 256²·B)
-and an overlay video (mp4 or GIF).
+and overlay videos (mp4 or GIF, each rendered from the frames).
 
 A video is finished when its done-marker ``.univs/done/<video>`` exists: it is written last, after
 every file of the video, so an interrupted run never marks a half-written video done (dataset runs
@@ -40,7 +40,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -139,6 +139,16 @@ class _VideoState:
         return [by_frame.get(t) for t in range(self.frames)]
 
 
+def overlay_paths(overlay: str | Path | Sequence[str | Path] | None) -> tuple[Path, ...]:
+    """The overlay argument of :class:`PredictionWriter` and ``run_dataset`` as paths (none, one or
+    several)."""
+    if overlay is None:
+        return ()
+    if isinstance(overlay, (str, Path)):
+        return (Path(overlay),)
+    return tuple(Path(p) for p in overlay)
+
+
 class _Overlay:
     """An overlay video fed frame by frame, encoded on its own thread (``write_overlay_video``)."""
 
@@ -186,23 +196,24 @@ class PredictionWriter:
 
     Call ``begin(spec)``, ``add(t, result[, frame])`` per frame, ``end(tracks)``; ``close()`` at the
     end (also as a context manager); ``finalize(names)`` joins the split's JSON parts. ``raw`` adds
-    id-map PNGs; ``overlay`` (a path, one video) adds an overlay video, which needs the frames.
+    id-map PNGs; ``overlay`` (a path, or several: e.g. an mp4 and a GIF; one video) adds overlay
+    videos, which need the frames.
     """
 
-    def __init__(self, out: str | Path, fmt: str, raw: bool = False, overlay: str | Path | None = None,
-                 queue_size: int = 16):
+    def __init__(self, out: str | Path, fmt: str, raw: bool = False,
+                 overlay: str | Path | Sequence[str | Path] | None = None, queue_size: int = 16):
         if fmt not in OUTPUT_FORMATS:
             raise InputError(f"unknown output format {fmt!r}; known: {', '.join(OUTPUT_FORMATS)}")
         self.out = Path(out)
         self.fmt = fmt
         self.raw = raw
-        self.overlay_path = None if overlay is None else Path(overlay)
+        self.overlay_paths = overlay_paths(overlay)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         self._state: _VideoState | None = None
-        self._overlay: _Overlay | None = None
+        self._overlays: list[_Overlay] = []
 
     # ------------------------------------------------------------------ thread
 
@@ -228,8 +239,8 @@ class PredictionWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        if self._overlay is not None:
-            overlay, self._overlay = self._overlay, None
+        overlays, self._overlays = self._overlays, []
+        for overlay in overlays:
             overlay.close()
         self._raise()
 
@@ -246,19 +257,21 @@ class PredictionWriter:
         name drawn in the overlay."""
         state = _VideoState(spec)
         self._state = state
-        if self.overlay_path is not None:
-            if self._overlay is not None:
+        if self.overlay_paths:
+            if self._overlays:
                 raise InputError("an overlay video holds one video; give --overlay for single-video runs only")
-            self._overlay = _Overlay(self.overlay_path, fps, {} if labels is None else labels)
+            self._overlays = [_Overlay(p, fps, {} if labels is None else labels) for p in self.overlay_paths]
         self._submit(lambda: done_marker(self.out, spec.name).unlink(missing_ok=True))
 
     def add(self, t: int, result: FrameResult, frame: np.ndarray | None = None) -> None:
         """Queue frame ``t``'s result (masks are copied out of the caller's hands)."""
         state = self._state
-        if self._overlay is not None:
+        if self._overlays:
             if frame is None:
                 raise InputError("the overlay video needs the frames")
-            self._overlay.put(np.asarray(frame), result.id_map())
+            frame, id_map = np.asarray(frame), result.id_map()
+            for overlay in self._overlays:
+                overlay.put(frame, id_map)
         self._submit(lambda: self._write_frame(state, t, result))
 
     def end(self, tracks: list[TrackSummary] | None = None) -> None:
