@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from inference_helpers import EXPRESSIONS
 
@@ -18,7 +19,9 @@ from univs.data.types import VideoDataset
 from univs.inference import VideoSegmenter
 from univs.inference import dataset as dataset_module
 from univs.inference.dataset import Shard, run_dataset
-from univs.inference.writers import is_done
+from univs.data.video import open_video
+from univs.inference.types import FrameResult
+from univs.inference.writers import PredictionWriter, VideoSpec, is_done
 
 # task → (dataset format, the folder under its root that ``univs eval --gt`` takes, prediction
 # path under the output folder, metric, least value)
@@ -111,3 +114,18 @@ def test_shards_split_the_videos_and_the_last_joins_the_json(seg, overfit, tmp_p
     entries = json.loads((out / "results.json").read_text())
     assert {e["video_id"] for e in entries} == {1, 2}
     assert evaluate("vis", root / "train.json", out / "results.json", tmp_path)["AP"] > 0.3
+
+
+def test_a_failed_overlay_does_not_strand_the_others(tmp_path):
+    (tmp_path / "file").write_text("")  # the first overlay's folder is a file: its encoder fails
+    masks = np.zeros((1, 16, 24), bool)
+    masks[0, 4:12, 6:18] = True
+    writer = PredictionWriter(tmp_path / "pred", "davis", overlay=[tmp_path / "file" / "a.mp4", tmp_path / "b.gif"])
+    writer.begin(VideoSpec("v", (16, 24)), fps=5)
+    for t in range(3):
+        writer.add(t, FrameResult(t, masks, [1], np.ones(1, np.float32), np.full(1, -1)),
+                   np.full((16, 24, 3), 60 * t, np.uint8))  # distinct frames: a GIF merges repeats
+    writer.end()
+    with pytest.raises(OSError):
+        writer.close()
+    assert len(open_video(tmp_path / "b.gif")) == 3

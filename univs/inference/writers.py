@@ -184,11 +184,11 @@ class _Overlay:
     def put(self, frame: np.ndarray, id_map: np.ndarray) -> None:
         self._queue.put((frame, id_map))
 
-    def close(self) -> None:
+    def close(self) -> BaseException | None:
+        """Finish the video; returns the encoder's error, if any (the caller raises it)."""
         self._queue.put(None)
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        return self._error
 
 
 class PredictionWriter:
@@ -240,8 +240,9 @@ class PredictionWriter:
             self._queue.put(None)
             self._thread.join()
         overlays, self._overlays = self._overlays, []
-        for overlay in overlays:
-            overlay.close()
+        errors = [e for e in [overlay.close() for overlay in overlays] if e is not None]
+        if errors:  # every overlay is finished first: one failed encoder must not strand the others
+            raise errors[0]
         self._raise()
 
     def __enter__(self) -> "PredictionWriter":
