@@ -451,6 +451,10 @@ class InferenceConfig:
         first frame / later (official 0.25 / 0.2 VIS, 0.3 VPS).
     new_object_max_iou: a new target's mask must overlap every known target's less than this
         (mask IoU, official 0.5).
+    classes_per_track: a thing target's video-level result names its this many most probable
+        classes (:class:`TrackSummary` alternatives); YouTube-VIS results hold one entry per class,
+        each scored by its mean probability, as VIS methods report a track's top classes
+        (YouTube-VIS scores up to 100 entries per video); panoptic and semantic maps use the first.
     """
 
     short_side: int | None = 640
@@ -476,6 +480,11 @@ class InferenceConfig:
     first_frame_score: float = 0.25
     new_object_score: float = 0.2
     new_object_max_iou: float = 0.5
+    classes_per_track: int = 3
+
+    def __post_init__(self) -> None:
+        if self.classes_per_track < 1:
+            raise InputError(f"classes_per_track must be at least 1, got {self.classes_per_track}")
 
     def for_task(self, task: str) -> "InferenceConfig":
         """This config with the official §6a overrides of ``task`` (one of :data:`TASKS`) applied."""

@@ -10,7 +10,7 @@ import pytest
 from inference_helpers import iou
 
 from univs.errors import InputError
-from univs.inference import VideoSegmenter
+from univs.inference import InferenceConfig, VideoSegmenter
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,14 @@ def test_vis_video_level_scores(seg, overfit):
         summary = by_id[pid]
         assert overfit.vocabulary[summary.class_id] == name and not summary.stuff
         assert summary.frames == frames and summary.score > 0.5
+        others = [c for c, _ in summary.alternatives]
+        assert len(others) == 2 and summary.class_id not in others and len(set(others)) == 2
+        scores = [p for _, p in summary.class_scores()]
+        assert scores == sorted(scores, reverse=True)
+    one = VideoSegmenter(overfit.model, device="cpu", config=InferenceConfig(classes_per_track=1).for_task("vis"))
+    single = run(one, overfit, "vis", stuff=False)[1]
+    assert [(s.obj_id, s.class_id) for s in single] == [(s.obj_id, s.class_id) for s in tracks]
+    assert all(not s.alternatives for s in single)
 
 
 def test_vss_covers_every_pixel(seg, overfit):

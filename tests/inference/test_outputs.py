@@ -20,7 +20,7 @@ from univs.inference import VideoSegmenter
 from univs.inference import dataset as dataset_module
 from univs.inference.dataset import Shard, run_dataset
 from univs.data.video import open_video
-from univs.inference.types import FrameResult
+from univs.inference.types import FrameResult, TrackSummary
 from univs.inference.writers import PredictionWriter, VideoSpec, is_done
 
 # task → (dataset format, the folder under its root that ``univs eval --gt`` takes, prediction
@@ -129,3 +129,20 @@ def test_a_failed_overlay_does_not_strand_the_others(tmp_path):
     with pytest.raises(OSError):
         writer.close()
     assert len(open_video(tmp_path / "b.gif")) == 3
+
+
+def test_vis_results_hold_one_entry_per_reported_class(tmp_path):
+    """A track's alternatives become further YouTube-VIS entries with the same masks, best first."""
+    masks = np.zeros((1, 16, 24), bool)
+    masks[0, 4:12, 6:18] = True
+    track = TrackSummary(obj_id=1, class_id=0, score=0.7, frames=2, alternatives=((2, 0.2), (1, 0.05)))
+    writer = PredictionWriter(tmp_path, "ytvis")
+    writer.begin(VideoSpec("v", (16, 24), video_id=7, category_ids=[11, 12, 13]), fps=5)
+    for t in range(2):
+        writer.add(t, FrameResult(t, masks, [1], np.ones(1, np.float32), np.zeros(1, np.int64)))
+    writer.end([track])
+    assert writer.finalize(["v"])
+    entries = json.loads((tmp_path / "results.json").read_text())
+    assert [(e["category_id"], e["score"]) for e in entries] == [(11, 0.7), (13, 0.2), (12, 0.05)]
+    assert all(e["video_id"] == 7 and e["segmentations"] == entries[0]["segmentations"] for e in entries)
+    assert len(entries[0]["segmentations"]) == 2 and entries[0]["segmentations"][0] is not None

@@ -23,7 +23,8 @@ target (tracking from its memory pool):
    target keeps its mask only if ``min_survival`` of it survives (VIS 0.5); VSS covers every pixel
    (semantic map), VPS leaves unclaimed pixels void. Visible targets then update their memory
    (slot from their final mask, score ≥ ``memory_score``) and their video-level statistics: the VIS
-   video score is the mean class probability over the frames where the target is visible.
+   video score is the mean class probability over the frames where the target is visible, and a
+   thing target reports its ``classes_per_track`` most probable classes.
 
 Results list the targets visible on the frame; :meth:`CategoryTracker.tracks` gives the
 video-level categories and scores at any time.
@@ -266,6 +267,10 @@ class CategoryTracker:
             if x.visible == 0:
                 continue
             mean = x.prob_sum / x.visible
-            cls = x.class_id if x.stuff_class is not None else int(mean.argmax())
-            out.append(TrackSummary(x.obj_id, cls, float(mean[cls]), x.visible, x.stuff_class is not None))
+            if x.stuff_class is not None:
+                out.append(TrackSummary(x.obj_id, x.stuff_class, float(mean[x.stuff_class]), x.visible, True))
+                continue
+            top = mean.topk(min(self.cfg.classes_per_track, len(mean)))
+            (cls, *others), (score, *rest) = top.indices.tolist(), top.values.tolist()
+            out.append(TrackSummary(x.obj_id, cls, score, x.visible, alternatives=tuple(zip(others, rest))))
         return out

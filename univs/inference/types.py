@@ -49,7 +49,9 @@ class TrackSummary:
 
     class_id: vocabulary index of its category — the argmax of its class probabilities averaged
     over the frames where it was visible; score: that mean probability (the VIS video score);
-    frames: number of frames where it was visible; stuff: one target per class (VSS/VPS stuff).
+    frames: number of frames where it was visible; stuff: one target per class (VSS/VPS stuff);
+    alternatives: its next most probable ``(class_id, score)`` pairs, best first
+    (``InferenceConfig.classes_per_track`` − 1 of them for things, none for stuff).
     """
 
     obj_id: int
@@ -57,3 +59,8 @@ class TrackSummary:
     score: float
     frames: int
     stuff: bool = False
+    alternatives: tuple[tuple[int, float], ...] = ()
+
+    def class_scores(self) -> list[tuple[int, float]]:
+        """``(class_id, score)`` of its category, then of its alternatives."""
+        return [(self.class_id, self.score), *self.alternatives]

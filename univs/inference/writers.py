@@ -8,7 +8,7 @@ format     task    files under the output folder
 davis      vos     ``<video>/<frame>.png`` palette PNGs of object ids (DAVIS, YouTube-VOS)
 ytvos      vos     the same layout
 viposeg    pvos    the same layout, things and stuff objects alike (VIPOSeg)
-ytvis      vis     ``results.json``: one entry per target, video-level score, RLE per frame
+ytvis      vis     ``results.json``: one entry per target and class it reports, video-level score, RLE per frame
 ovis       vis     the same file (OVIS uses the YouTube-VIS results format)
 vipseg     vps     ``pan_pred/<video>/<frame>.png`` RGB segment ids + ``pred.json`` segments
 vspw       vss     ``<video>/<frame>.png`` category id − 1, 255 where nothing is predicted
@@ -311,11 +311,15 @@ class PredictionWriter:
         spec = state.spec
         if self.fmt in JSON_OUTPUT:
             h, w = spec.size
+            if self.fmt == "vipseg":  # a panoptic segment has one class
+                named = [(s, s.class_id, s.score) for s in tracks]
+            else:  # YouTube-VIS: one entry per class a track reports
+                named = [(s, c, p) for s in tracks for c, p in s.class_scores()]
             record = VideoRecord(name=spec.name, frame_names=[spec.frame_name(t) for t in range(state.frames)],
                                  frames=None, height=h, width=w, video_id=spec.video_id,
                                  tracks=[Track(track_id=s.obj_id, masks=state.track_masks(s.obj_id),
-                                               category_id=self._category(spec, s.class_id), isthing=not s.stuff,
-                                               score=s.score) for s in tracks])
+                                               category_id=self._category(spec, c), isthing=not s.stuff, score=p)
+                                         for s, c, p in named])
             if self.fmt == "vipseg":
                 self._vipseg_part(record, spec)
             else:
