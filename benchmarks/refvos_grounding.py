@@ -22,8 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from pycocotools import mask as mask_utils
+
+from univs.data.formats.common import read_index_png
+from univs.data.types import decode_mask
 
 DYNAMIC = re.compile(r"mov|heading|turning|spinning|rotating|grow|bigger|shrink|smaller|bounc|accelerat|speeds|"
                      r"enters|into view|into the frame|leaves|out of view|exits|comes back|returns|appears|shows up")
@@ -36,13 +37,6 @@ def group_of(text: str) -> str:
     return "dynamic" if DYNAMIC.search(text) else "spatial" if SPATIAL.search(text) else "static"
 
 
-def decode(rle: dict | None, shape: tuple[int, int]) -> np.ndarray:
-    if not rle:
-        return np.zeros(shape, bool)
-    rle = dict(rle, counts=rle["counts"].encode() if isinstance(rle["counts"], str) else rle["counts"])
-    return mask_utils.decode(rle).astype(bool)
-
-
 def expression_rows(gt: Path, pred: Path) -> list[dict]:
     """One row per expression: group, J, grounded, grounded on frame 0."""
     videos = json.loads((gt / "meta_expressions.json").read_text())["videos"]
@@ -53,9 +47,11 @@ def expression_rows(gt: Path, pred: Path) -> list[dict]:
         annos = sorted({int(a) for e in video["expressions"].values() for a in e["anno_id"]})
         first = next(r for a in annos for r in mask_dict[str(a)] if r)
         shape = tuple(first["size"])
-        objects = {a: np.stack([decode(r, shape) for r in mask_dict[str(a)]]) for a in annos}
+        objects = {a: np.stack([decode_mask(r) if r else np.zeros(shape, bool) for r in mask_dict[str(a)]])
+                   for a in annos}
         for exp_id, exp in video["expressions"].items():
-            p = np.stack([np.array(Image.open(pred / name / exp_id / f"{f}.png")) != 0 for f in frames])
+            p = np.stack([read_index_png(pred / name / exp_id / f"{f}.png", shape, "prediction") != 0
+                          for f in frames])
             referred = [int(a) for a in exp["anno_id"]]
             g = np.zeros_like(p)
             for a in referred:
