@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 import univs
-from univs.checkpoint import read_checkpoint, save_checkpoint
+from univs.checkpoint import average_checkpoints, read_checkpoint, save_checkpoint
 from univs.config import model_preset
 from univs.errors import InputError
 from univs.model.univs_model import build_model
@@ -56,3 +56,25 @@ def test_errors_name_the_file(tiny, tmp_path):
     save_checkpoint(state, tiny.cfg, partial)
     with pytest.raises(InputError, match="missing: decoder.query_feat.weight"):
         univs.load(str(partial))
+
+
+def test_average_of_checkpoints_is_the_mean_of_their_weights(tiny, tmp_path):
+    a, b, other = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "other.safetensors"
+    state = tiny.state_dict()
+    shifted = {k: v + 1.0 if v.is_floating_point() else v for k, v in state.items()}
+    save_checkpoint(state, tiny.cfg, a)
+    save_checkpoint(shifted, tiny.cfg, b, dtype=torch.float16)
+    mean, cfg = average_checkpoints([a, b])
+    assert cfg == tiny.cfg and mean.keys() == state.keys()
+    for k, v in state.items():
+        if v.is_floating_point():
+            assert mean[k].dtype == torch.float32
+            expected = (v.double() + shifted[k].half().double()) / 2
+            assert torch.allclose(mean[k].double(), expected, atol=1e-6), k
+        else:
+            assert torch.equal(mean[k], v), k
+    smaller = dict(state)
+    smaller.pop("decoder.query_feat.weight")
+    save_checkpoint(smaller, tiny.cfg, other)
+    with pytest.raises(InputError, match="other.safetensors"):
+        average_checkpoints([a, other])

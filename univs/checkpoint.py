@@ -83,6 +83,30 @@ def read_checkpoint(name_or_path: str | Path) -> tuple[dict[str, torch.Tensor], 
     return state, cfg, metadata
 
 
+def average_checkpoints(names_or_paths: list[str | Path]) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    """Uniform average of checkpoints of one model (a "model soup": Wortsman et al. 2022, arXiv
+    2203.05482) → (float32 state_dict, ModelConfig). Integer tensors are taken from the first.
+    Every checkpoint must share the first's config and tensor names and shapes, else InputError
+    naming the file."""
+    if not names_or_paths:
+        raise ValueError("average_checkpoints needs at least one checkpoint")
+    first = resolve_checkpoint(names_or_paths[0])
+    state, cfg, _ = read_checkpoint(first)
+    total = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+    for name in names_or_paths[1:]:
+        state, other, _ = read_checkpoint(name)
+        if to_dict(other) != to_dict(cfg):
+            raise InputError(f"model config differs from {first}'s: only checkpoints of one model average",
+                             resolve_checkpoint(name))
+        if state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in total):
+            raise InputError(f"tensor names or shapes differ from {first}'s", resolve_checkpoint(name))
+        for k, v in state.items():
+            if v.is_floating_point():
+                total[k] += v.double()
+    n = len(names_or_paths)
+    return {k: (v / n).float() if v.is_floating_point() else v for k, v in total.items()}, cfg
+
+
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", verbose: bool = False):
     """Build the model a checkpoint describes and load its weights strictly → ``UniVS`` in eval mode.
 
