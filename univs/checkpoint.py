@@ -83,6 +83,17 @@ def read_checkpoint(name_or_path: str | Path) -> tuple[dict[str, torch.Tensor], 
     return state, cfg, metadata
 
 
+def state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """How ``state``'s tensor names and shapes differ from ``expected``'s ("" when they agree), e.g.
+    ``missing: a, b; wrong shape: c`` (at most 8 names a kind)."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    return "; ".join(f"{label}: {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}"
+                     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                     if keys)
+
+
 def average_checkpoints(names_or_paths: list[str | Path]) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     """Uniform average of checkpoints of one model (a "model soup": Wortsman et al. 2022, arXiv
     2203.05482) → (float32 state_dict, ModelConfig). Integer tensors are taken from the first.
@@ -95,11 +106,12 @@ def average_checkpoints(names_or_paths: list[str | Path]) -> tuple[dict[str, tor
     total = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
     for name in names_or_paths[1:]:
         state, other, _ = read_checkpoint(name)
-        if to_dict(other) != to_dict(cfg):
+        if other != cfg:
             raise InputError(f"model config differs from {first}'s: only checkpoints of one model average",
                              resolve_checkpoint(name))
-        if state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in total):
-            raise InputError(f"tensor names or shapes differ from {first}'s", resolve_checkpoint(name))
+        mismatch = state_mismatch(total, state)
+        if mismatch:
+            raise InputError(f"tensors differ from {first}'s: {mismatch}", resolve_checkpoint(name))
         for k, v in state.items():
             if v.is_floating_point():
                 total[k] += v.double()
@@ -122,14 +134,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", ver
     cfg.backbone.pretrained = False  # the checkpoint holds the weights
     model = build_model(cfg, verbose=verbose)
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = [f"{label}: {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
-                 if keys]
-        raise InputError("checkpoint does not fit its config: " + "; ".join(parts), resolve_checkpoint(name_or_path))
+    mismatch = state_mismatch(own, state)
+    if mismatch:
+        raise InputError("checkpoint does not fit its config: " + mismatch, resolve_checkpoint(name_or_path))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     model.class_table = class_table
     return model.to(device).eval()
