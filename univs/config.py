@@ -411,8 +411,9 @@ MODEL_PRESETS = ("tiny", "r50", "swin_t", "swin_b", "swin_l")
 @dataclass
 class InferenceConfig:
     """Streaming inference (``univs.inference``; architecture.md §6, §6a). Every threshold is named
-    here; the defaults are the official §6 values and :data:`TASK_INFERENCE` holds the official
-    per-task overrides of §6a (:meth:`for_task` applies them).
+    here; the defaults are the official §6 values (but ``clip_frames`` and the ``regrounding_iou``
+    extension, below) and :data:`TASK_INFERENCE` holds the official per-task overrides of §6a
+    (:meth:`for_task` applies them).
 
     Geometry and decoding:
     short_side: frames whose short side exceeds it are shrunk to it for the model (masks come back
@@ -429,6 +430,11 @@ class InferenceConfig:
     memory_score: a prediction enters its target's memory only with a score ≥ this (official 0.05).
     memory_similarity: ... and a temporally weighted cosine similarity to the target's recent
         embeddings ≥ this (official 0.5 for VOS slot updates).
+    regrounding_iou: extension (not official), text targets only: each frame a text target with
+        visual slots is decoded twice, from its pool and from its expression tokens alone; when the
+        two masks' IoU is under this and the expression alone scores the higher expression
+        probability, the target re-grounds (its visual slots and embeddings are dropped; the
+        expression's prediction is the frame's). None: off, the official behaviour.
     consistency: a tracked category target whose similarity falls under this is missing on the
         frame (official 0.05; 0.25 VIS); halved on the first frame.
     pixel_competition: overlapping targets compete per pixel (off for RefVOS, whose expressions may
@@ -465,6 +471,7 @@ class InferenceConfig:
     reid_frames: int = 3
     memory_score: float = 0.05
     memory_similarity: float = 0.5
+    regrounding_iou: float | None = 0.3
     consistency: float = 0.05
     pixel_competition: bool = True
     min_survival: float = 0.5
@@ -485,6 +492,8 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         if self.classes_per_track < 1:
             raise InputError(f"classes_per_track must be at least 1, got {self.classes_per_track}")
+        if self.regrounding_iou is not None and not 0 <= self.regrounding_iou <= 1:
+            raise InputError(f"regrounding_iou must be an IoU in [0, 1] or null, got {self.regrounding_iou}")
 
     def for_task(self, task: str) -> "InferenceConfig":
         """This config with the official §6a overrides of ``task`` (one of :data:`TASKS`) applied."""

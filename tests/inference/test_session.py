@@ -4,13 +4,20 @@ frame 0, the hexagon (track 2) enters on frame 2, three stuff regions fill the b
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from inference_helpers import EXPRESSIONS, iou
 
+from univs.config import InferenceConfig
 from univs.errors import InputError
 from univs.inference import VideoSegmenter
+from univs.inference.engine import FrameEngine
+from univs.inference.frames import Geometry
+from univs.inference.prompt_tracker import PromptTracker
+from univs.inference.prompts import TextPrompt
 from univs.inference.postprocess import mask_boxes
 
 
@@ -113,6 +120,30 @@ def test_refvos_text_prompts(overfit):
         if t >= 3:
             assert iou(masks[2], overfit.gt(2, t)) > 0.6
         assert r.class_ids.tolist() == [-1, -1]
+
+
+def test_text_target_regrounds_when_its_memory_drifts(overfit):
+    """The square's expression with its memory filled on frame 2 by slots of the hexagon: without
+    re-grounding it follows the hexagon on frame 3; with it, its expression alone wins, the
+    hexagon's slots are forgotten and it is back on the square."""
+    frames = [np.asarray(f) for f in overfit.video.frames]
+    outcome = {}
+    for reground in (None, 0.3):
+        cfg = dataclasses.replace(InferenceConfig().for_task("refvos"), regrounding_iou=reground)
+        engine = FrameEngine(overfit.model, cfg, torch.device("cpu"), num_points=32)
+        tracker = PromptTracker(engine, Geometry.of(frames[0].shape[:2], cfg.short_side, engine.mask_stride), cfg)
+        for t in range(3):
+            tracker.step(t, frames[t], {1: TextPrompt(EXPRESSIONS[1], 0)} if t == 0 else {})
+        memory = tracker.targets[1].memory
+        for _ in range(cfg.memory_slots):
+            memory.add_slot(engine.mask_slots(torch.from_numpy(overfit.gt(2, 2))[None])[0])
+        r = tracker.step(3, frames[3], {})
+        outcome[reground] = iou(r.masks[0], overfit.gt(1, 3)), iou(r.masks[0], overfit.gt(2, 3)), len(memory.recent)
+    (square_off, hexagon_off, _), (square_on, hexagon_on, slots_on) = outcome[None], outcome[0.3]
+    assert hexagon_off > 0.5 and square_off < 0.2, outcome
+    assert square_on > 0.7 and hexagon_on < 0.1 and slots_on == 1, outcome
+    with pytest.raises(InputError, match="regrounding_iou must be an IoU"):
+        InferenceConfig(regrounding_iou=1.5)
 
 
 def test_stream_step_follows_prompts(overfit):

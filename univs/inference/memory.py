@@ -40,6 +40,12 @@ class TargetMemory:
         self.recent.append(tokens)
         self._pool = None
 
+    def forget_recent(self) -> None:
+        """Drop the recent slots and embeddings; the anchor stays (the target re-grounds on it)."""
+        self.recent.clear()
+        self.reid.clear()
+        self._pool = self.anchor
+
     def add_embedding(self, embedding: torch.Tensor) -> None:
         """Remember a re-id embedding (D,) of an accepted frame."""
         self.reid.append(F.normalize(embedding.detach().float(), dim=-1))

@@ -13,7 +13,10 @@ score ≥ ``memory_score`` and sim ≥ ``memory_similarity``.
 
 RefVOS targets are expressions: their anchor holds the text tokens, their score is multiplied by
 the expression probability, and (official) they do not compete for pixels, since two expressions
-may name the same object.
+may name the same object. A text target's visual slots can lock it onto the wrong object; with
+``regrounding_iou`` (an extension) each such target is decoded also from its expression tokens
+alone, in the same pass, and re-grounds when the two masks disagree and the expression alone is
+the more probable match: its visual slots are forgotten and the expression's prediction is kept.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import numpy as np
 import torch
 
 from univs.config import InferenceConfig
-from univs.inference.engine import FrameEngine
+from univs.inference.engine import FrameEngine, StreamPredictions
 from univs.inference.frames import Geometry
-from univs.inference.memory import TargetMemory, batch_pools
-from univs.inference.postprocess import compete, mask_quality
+from univs.inference.memory import TargetMemory
+from univs.inference.postprocess import compete, mask_iou, mask_quality
 from univs.inference.prompts import Prompt, TextPrompt, VisualPrompt, prompt_regions
 from univs.inference.types import FrameResult
+from univs.model.prompt_encoder import cat_prompt_tokens
 
 
 @dataclass
@@ -85,7 +89,7 @@ class PromptTracker:
             self._anchor(obj_id, prompt)
         ids = list(self.targets)
         targets = [self.targets[i] for i in ids]
-        pred = self.engine.decode(batch_pools([t.memory for t in targets])).prompt
+        pred = self._decode(targets)
         h4, w4 = g.valid_logits_size
         quality = mask_quality(pred.logits[:, :h4, :w4])
         sims = torch.tensor([t.memory.similarity(e) for t, e in zip(targets, pred.reid)], device=device)
@@ -109,6 +113,28 @@ class PromptTracker:
         scores = torch.where(masks.flatten(1).any(1), scores, torch.zeros_like(scores))
         return FrameResult(frame_idx, masks.cpu().numpy(), ids, scores.float().cpu().numpy(),
                            np.full(len(ids), -1, np.int64))
+
+    def _decode(self, targets: list[PromptTarget]) -> StreamPredictions:
+        """The K targets' predictions on the newest frame, in target order. One decoder pass reads
+        every pool and, with ``regrounding_iou``, the expression tokens alone of each text target
+        that has visual slots; such a target re-grounds (see the module docstring)."""
+        texts = [] if self.cfg.regrounding_iou is None else \
+            [k for k, t in enumerate(targets) if isinstance(t.prompt, TextPrompt) and t.memory.recent]
+        pools = [t.memory.pool() for t in targets] + [targets[k].memory.anchor for k in texts]
+        pred = self.engine.decode(cat_prompt_tokens(pools)).prompt
+        n = len(targets)
+        rows = torch.arange(n, device=self.engine.device)
+        if texts and pred.expr is not None:
+            h4, w4 = self.geometry.valid_logits_size
+            masks = pred.logits[:, :h4, :w4] > 0
+            for alone, k in enumerate(texts, start=n):
+                disagree = float(mask_iou(masks[k:k + 1], masks[alone:alone + 1])) < self.cfg.regrounding_iou
+                if disagree and pred.expr[alone] > pred.expr[k]:
+                    targets[k].memory.forget_recent()
+                    rows[k] = alone
+        return StreamPredictions(pred.logits[rows], pred.reid[rows],
+                                 None if pred.class_logits is None else pred.class_logits[rows],
+                                 None if pred.expr is None else pred.expr[rows])
 
     def _remember(self, ids: list[int], targets: list[PromptTarget], masks: torch.Tensor, scores: torch.Tensor,
                   sims: torch.Tensor, reid: torch.Tensor, given: set[int]) -> None:
