@@ -122,16 +122,18 @@ class PromptTracker:
             [k for k, t in enumerate(targets) if isinstance(t.prompt, TextPrompt) and t.memory.recent]
         pools = [t.memory.pool() for t in targets] + [targets[k].memory.anchor for k in texts]
         pred = self.engine.decode(cat_prompt_tokens(pools)).prompt
-        n = len(targets)
-        rows = torch.arange(n, device=self.engine.device)
-        if texts and pred.expr is not None:
+        n, device = len(targets), self.engine.device
+        rows = torch.arange(n, device=device)
+        if texts:  # a text anchor carries its sentence, so the expression scores exist
             h4, w4 = self.geometry.valid_logits_size
             masks = pred.logits[:, :h4, :w4] > 0
-            for alone, k in enumerate(texts, start=n):
-                disagree = float(mask_iou(masks[k:k + 1], masks[alone:alone + 1])) < self.cfg.regrounding_iou
-                if disagree and pred.expr[alone] > pred.expr[k]:
-                    targets[k].memory.forget_recent()
-                    rows[k] = alone
+            pooled = torch.tensor(texts, device=device)
+            alone = torch.arange(n, n + len(texts), device=device)
+            disagree = mask_iou(masks[pooled], masks[alone]).diagonal() < self.cfg.regrounding_iou
+            switch = disagree & (pred.expr[alone] > pred.expr[pooled])
+            rows[pooled[switch]] = alone[switch]
+            for k in pooled[switch].tolist():
+                targets[k].memory.forget_recent()
         return StreamPredictions(pred.logits[rows], pred.reid[rows],
                                  None if pred.class_logits is None else pred.class_logits[rows],
                                  None if pred.expr is None else pred.expr[rows])
